@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from jaxtyping import Float, Int
@@ -83,6 +83,7 @@ def decoder_layers(hf_model: nn.Module) -> nn.ModuleList:
     )
 
 
+@runtime_checkable
 class Runner(Protocol):
     """What steering, generation and activation collection need from a model."""
 

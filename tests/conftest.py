@@ -1,0 +1,111 @@
+"""Shared fixtures: a tiny random Llama built in-process, and the real embedded SmolLM2."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+CHAT_TEMPLATE = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] "
+    "+ '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}"
+    "{% endif %}"
+)
+CORPUS = [
+    "The capital of France is Paris.",
+    "You are a creative professional assistant. Give unusual uses for a brick.",
+    "Build a wall, a doorstop, grind it into pigment, weigh down a time capsule.",
+    "An environmentalist thinks about recycling, climate, forests and rivers.",
+    "A futurist imagines robots, space travel, and cities of tomorrow.",
+    "What are some creative uses for a towel? Answer with a numbered list.",
+]
+
+
+def build_tiny_tokenizer(directory=None):
+    """A byte-level BPE with SmolLM2's chat special tokens, trained on a few lines (~10 ms).
+
+    TL's bridge re-loads the tokenizer from ``name_or_path``, so it is saved to ``directory``
+    (a temporary one by default) and loaded back from there.
+    """
+    import tempfile
+
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    tok = Tokenizer(models.BPE(unk_token=None))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tok.train_from_iterator(CORPUS, trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<|im_start|>", eos_token="<|im_end|>",
+        pad_token="<|im_end|>", unk_token="<|endoftext|>",
+    )
+    fast.chat_template = CHAT_TEMPLATE
+    directory = directory or tempfile.mkdtemp(prefix="tiny-tok-")
+    fast.save_pretrained(directory)
+    return AutoTokenizer.from_pretrained(directory)
+
+
+def build_tiny_hf(tokenizer, *, seed: int = 0, n_layers: int = 2, d_model: int = 64):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=d_model, intermediate_size=4 * d_model,
+        num_hidden_layers=n_layers, num_attention_heads=4, num_key_value_heads=2,
+        max_position_embeddings=256, tie_word_embeddings=False,
+        # A wider init than the default 0.02 gives peaked next-token distributions, so greedy
+        # decoding has clear margins (no near-ties flipped by eager-vs-sdpa kernel noise)
+        # while still producing varied tokens.
+        initializer_range=0.12,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id, attn_implementation="sdpa",
+    )
+    return LlamaForCausalLM(config).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tmp_path_factory):
+    return build_tiny_tokenizer(tmp_path_factory.mktemp("tiny-tokenizer"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_tokenizer):
+    """A 2-block, d_model 64 Llama wrapped as a SteerableModel (and its untouched HF twin)."""
+    from billy_interp.model import SteerableModel
+
+    return SteerableModel.from_hf(build_tiny_hf(tiny_tokenizer), tiny_tokenizer, "tiny-llama")
+
+
+@pytest.fixture(scope="session")
+def tiny_reference(tiny_tokenizer):
+    """The same weights as ``tiny_model``, loaded separately and never wrapped."""
+    return build_tiny_hf(tiny_tokenizer)
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    from billy_interp.model import load_model
+
+    return load_model("embedded")
+
+
+@pytest.fixture(scope="session")
+def smollm2_reference(smollm2):
+    """A separately loaded, never-wrapped SmolLM2 (HF's default sdpa attention)."""
+    from transformers import LlamaForCausalLM
+
+    from billy_interp.embedded import embedded_model_dir
+
+    return LlamaForCausalLM.from_pretrained(embedded_model_dir()).eval()
+
+
+CHAT_PROMPTS = [
+    "What is the capital of France?",
+    "Give me three creative uses for a brick.",
+    "Write a haiku about rain.",
+    "Explain photosynthesis in one sentence.",
+]
