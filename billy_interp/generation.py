@@ -50,6 +50,7 @@ class GenerationConfig:
     seed: int = 0
     batch_size: int = 16
     use_cache: bool = True
+    stop_at_eos: bool = True
     backend: Backend = "residual"
     progress: bool = False
 
@@ -162,9 +163,9 @@ def _generate_batch(
         for step in range(config.max_new_tokens):
             if cache is not None and step > 0:
                 state.at(ids.shape[1] - 1)
-                logits = runner.forward(ids[:, -1:], mask, positions[:, -1:], cache)
+                logits = runner.forward(ids[:, -1:], mask, positions[:, -1:], cache, last_only=True)
             else:
-                logits = runner.forward(ids, mask, positions, cache)
+                logits = runner.forward(ids, mask, positions, cache, last_only=True)
             passes += 1
             scores = processors(ids, logits[:, -1, :].float())
             token = _next_tokens(scores, config, generator)
@@ -172,7 +173,8 @@ def _generate_batch(
             ids = torch.cat([ids, token[:, None]], dim=1)
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
             positions = torch.cat([positions, positions[:, -1:] + 1], dim=1)
-            finished |= torch.isin(token, eos)
+            if config.stop_at_eos:
+                finished |= torch.isin(token, eos)
             if bool(finished.all()):
                 break
     return ids[:, prompt_len:], finished, passes
@@ -221,7 +223,7 @@ def generate(
         new, done, n_passes = _generate_batch(model, micro, config, micro_steering, generator)
         seconds.append(time.perf_counter() - t0)
         passes.append(n_passes)
-        eos = set(model.eos_token_ids)
+        eos = set(model.eos_token_ids) if config.stop_at_eos else set()
         for row, is_done in zip(new.tolist(), done.tolist()):
             cut = next((i + 1 for i, t in enumerate(row) if t in eos), len(row))
             out_ids.append(row[:cut])

@@ -85,7 +85,10 @@ def decoder_layers(hf_model: nn.Module) -> nn.ModuleList:
 
 @runtime_checkable
 class Runner(Protocol):
-    """What steering, generation and activation collection need from a model."""
+    """What steering, generation and activation collection need from a model.
+
+    ``forward`` returns logits for every position, or only the last with ``last_only``.
+    """
 
     hook_points: Mapping[str, nn.Module]
 
@@ -95,7 +98,8 @@ class Runner(Protocol):
         attention_mask: Int[Tensor, "batch total"],
         position_ids: Int[Tensor, "batch pos"],
         past_key_values: Any | None = None,
-    ) -> Float[Tensor, "batch pos vocab"]: ...
+        last_only: bool = False,
+    ) -> Float[Tensor, "batch out_pos vocab"]: ...
 
     def hooks(self, fwd_hooks: Sequence[tuple[str, HookFn]]) -> contextlib.AbstractContextManager: ...
 
@@ -160,13 +164,15 @@ class ResidualRunner:
         attention_mask: Int[Tensor, "batch total"],
         position_ids: Int[Tensor, "batch pos"],
         past_key_values: Any | None = None,
-    ) -> Float[Tensor, "batch pos vocab"]:
+        last_only: bool = False,
+    ) -> Float[Tensor, "batch out_pos vocab"]:
         out = self.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
             past_key_values=past_key_values,
             use_cache=past_key_values is not None,
+            logits_to_keep=1 if last_only else 0,  # skip the 49k-vocab unembedding at prefill
         )
         return out.logits
 
@@ -187,8 +193,9 @@ class BridgeRunner:
         attention_mask: Int[Tensor, "batch total"],
         position_ids: Int[Tensor, "batch pos"],
         past_key_values: Any | None = None,
-    ) -> Float[Tensor, "batch pos vocab"]:
-        return self.bridge(
+        last_only: bool = False,
+    ) -> Float[Tensor, "batch out_pos vocab"]:
+        logits = self.bridge(
             input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
@@ -196,6 +203,7 @@ class BridgeRunner:
             use_cache=past_key_values is not None,
             return_type="logits",
         )
+        return logits[:, -1:] if last_only else logits
 
     def hooks(self, fwd_hooks: Sequence[tuple[str, HookFn]]) -> contextlib.AbstractContextManager:
         return _temporary_hooks(self.hook_points, fwd_hooks)

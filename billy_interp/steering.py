@@ -61,7 +61,7 @@ class Steering:
     def from_vectors(
         cls,
         vectors: Mapping[str, Float[Tensor, " d_model"]],
-        alpha: float | Sequence[float] | Float[Tensor, " batch"] = 1.0,
+        alpha: float | int | Sequence[float] | Float[Tensor, " batch"] = 1.0,
         positions: PositionMode | Bool[Tensor, "batch pos"] = "response",
     ) -> Steering:
         """``alpha * v`` at each hook; a sequence of alphas gives one row per alpha."""

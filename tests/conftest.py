@@ -109,3 +109,12 @@ CHAT_PROMPTS = [
     "Write a haiku about rain.",
     "Explain photosynthesis in one sentence.",
 ]
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tiny_tokenizer):
+    """The tiny model saved as a local HF directory, for CLIs that load by name or path."""
+    directory = tmp_path_factory.mktemp("tiny-model")
+    build_tiny_hf(tiny_tokenizer).save_pretrained(directory)
+    tiny_tokenizer.save_pretrained(directory)
+    return directory

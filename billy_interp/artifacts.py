@@ -1,0 +1,237 @@
+"""One artifact format for vectors, plus interop with the paper's ``.pt`` and llama.cpp's GGUF.
+
+* **safetensors** (ours): one tensor per full hook name, and one JSON metadata blob under the
+  header key ``billy_interp``. Written atomically (temp file + rename).
+* **.pt** (persona_vectors / BILLY code): a ``[n_layers + 1, d_model]`` tensor in the HF
+  hidden-state index; row 0 is the embeddings, row ``h`` is ``blocks.{h-1}.hook_resid_post``.
+  Loaded with ``torch.load(weights_only=True)``: never an unsafe pickle.
+* **GGUF control vector** (llama.cpp ``--control-vector``): arch ``controlvector``, one tensor
+  ``direction.{l}`` per layer, added to the output of 0-based decoder layer ``l``, i.e.
+  ``blocks.{l}.hook_resid_post``. llama.cpp rejects ``direction.0``, so block 0 cannot be
+  exported (it is reported in the returned list of skipped hooks).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from billy_interp import __version__
+from billy_interp.layers import parse_hook_name
+from billy_interp.vectors import PersonaVector
+
+__all__ = [
+    "METADATA_KEY",
+    "VectorFileError",
+    "save_vector",
+    "load_vector",
+    "check_compatible",
+    "export_pt",
+    "import_pt",
+    "export_gguf",
+    "import_gguf",
+    "atomic_write",
+]
+
+METADATA_KEY = "billy_interp"
+
+
+class VectorFileError(ValueError):
+    """A vector file that cannot be used, with the reason."""
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _check_finite(vector_like: dict[str, torch.Tensor], where: str) -> None:
+    for name, tensor in vector_like.items():
+        if not torch.isfinite(tensor).all():
+            raise VectorFileError(f"{where}: tensor {name} contains NaN or Inf")
+
+
+def save_vector(vector: PersonaVector, path: str | Path) -> Path:
+    """Write ``vector`` as safetensors keyed by hook name with one JSON metadata blob."""
+    from safetensors.torch import save_file
+
+    _check_finite(dict(vector.directions), str(path))
+    meta = {
+        **vector.metadata,
+        "hooks": vector.hooks,
+        "d_model": vector.d_model,
+        "package_version": vector.metadata.get("package_version", __version__),
+        "format": "billy_interp.persona_vector/1",
+    }
+    tensors = {h: t.contiguous() for h, t in vector.directions.items()}
+    header = {METADATA_KEY: json.dumps(meta, sort_keys=True)}
+    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=header))
+
+
+def load_vector(path: str | Path, model: Any | None = None, *, strict_model: bool = True) -> PersonaVector:
+    """Load and validate a vector file; with ``model``, also check it belongs to that model."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise VectorFileError(f"vector file {path} does not exist")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            header = handle.metadata() or {}
+            tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
+        raise VectorFileError(f"{path}: corrupted or not a safetensors file ({error})") from error
+    if METADATA_KEY not in header:
+        raise VectorFileError(f"{path}: no '{METADATA_KEY}' metadata; not a billy_interp vector")
+    try:
+        meta = json.loads(header[METADATA_KEY])
+    except json.JSONDecodeError as error:
+        raise VectorFileError(f"{path}: metadata is not valid JSON ({error})") from error
+    listed = meta.get("hooks", [])
+    if sorted(listed) != sorted(tensors):
+        missing = sorted(set(listed) - set(tensors))
+        extra = sorted(set(tensors) - set(listed))
+        raise VectorFileError(f"{path}: tensors do not match metadata (missing {missing}, extra {extra})")
+    for name, tensor in tensors.items():
+        try:
+            parse_hook_name(name)
+        except ValueError as error:
+            raise VectorFileError(f"{path}: {error}") from error
+        if tensor.ndim != 1 or tensor.shape[0] != meta.get("d_model"):
+            raise VectorFileError(
+                f"{path}: {name} has shape {tuple(tensor.shape)}, metadata says d_model={meta.get('d_model')}"
+            )
+    _check_finite(tensors, str(path))
+    vector = PersonaVector(tensors, meta)
+    if model is not None:
+        check_compatible(vector, model, strict_model=strict_model, where=str(path))
+    return vector
+
+
+def check_compatible(vector: PersonaVector, model: Any, *, strict_model: bool = True, where: str = "vector") -> None:
+    """Refuse a vector made for another model, another width, or layers the model lacks."""
+    if vector.d_model != model.d_model:
+        raise VectorFileError(
+            f"{where}: d_model {vector.d_model} does not match model {model.name!r} (d_model {model.d_model})"
+        )
+    made_for = vector.metadata.get("model")
+    if strict_model and made_for is not None and made_for != model.name:
+        raise VectorFileError(
+            f"{where}: extracted from model {made_for!r}, not {model.name!r}; pass strict_model=False "
+            "to use it anyway"
+        )
+    for hook in vector.hooks:
+        block, _ = parse_hook_name(hook)
+        if block >= model.layers.n_layers:
+            raise VectorFileError(f"{where}: layer {hook} does not exist in {model.name!r} "
+                                  f"({model.layers.n_layers} blocks)")
+
+
+# --- .pt (persona_vectors / BILLY layout) -------------------------------------------------------
+
+
+def export_pt(vector: PersonaVector, path: str | Path, n_layers: int | None = None) -> Path:
+    """``[n_layers + 1, d_model]`` in the hidden-state index; missing rows are zeros."""
+    n_layers = n_layers or int(vector.metadata.get("n_layers") or max(vector.blocks) + 1)
+    table = torch.zeros(n_layers + 1, vector.d_model)
+    for hook, tensor in vector.directions.items():
+        block, site = parse_hook_name(hook)
+        if site == "resid_post":
+            table[block + 1] = tensor
+        elif block == 0:
+            table[0] = tensor  # the embeddings are block 0's resid_pre
+    return atomic_write(path, lambda tmp: torch.save(table, tmp))
+
+
+def import_pt(path: str | Path, metadata: dict[str, Any] | None = None) -> PersonaVector:
+    path = Path(path)
+    try:
+        table = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # pickle errors vary; weights_only refuses arbitrary objects
+        raise VectorFileError(f"{path}: not a loadable tensor file ({error})") from error
+    if isinstance(table, dict) and len(table) == 1:
+        table = next(iter(table.values()))
+    if not isinstance(table, torch.Tensor) or table.ndim != 2:
+        raise VectorFileError(f"{path}: expected a [n_layers + 1, d_model] tensor")
+    table = table.float()
+    _check_finite({"table": table}, str(path))
+    directions = {f"blocks.{h - 1}.hook_resid_post": table[h] for h in range(1, table.shape[0])}
+    if table[0].abs().sum() > 0:
+        directions["blocks.0.hook_resid_pre"] = table[0]
+    meta = {"source": f"pt:{path.name}", "n_layers": table.shape[0] - 1, **(metadata or {})}
+    return PersonaVector(directions, meta)
+
+
+# --- GGUF control vectors (llama.cpp) -----------------------------------------------------------
+
+
+def export_gguf(vector: PersonaVector, path: str | Path, model_hint: str = "llama") -> list[str]:
+    """Write a llama.cpp control vector; returns the hooks that could not be represented."""
+    import gguf
+
+    layers, skipped = {}, []
+    for hook, tensor in vector.directions.items():
+        block, site = parse_hook_name(hook)
+        if site != "resid_post" or block == 0:
+            skipped.append(hook)
+        else:
+            layers[block] = tensor.numpy().astype("float32")
+    if not layers:
+        raise VectorFileError("nothing to export: llama.cpp control vectors need resid_post of blocks >= 1")
+
+    def write(tmp: Path) -> None:
+        writer = gguf.GGUFWriter(str(tmp), "controlvector")
+        writer.add_string("controlvector.model_hint", model_hint)
+        writer.add_uint32("controlvector.layer_count", len(layers))
+        writer.add_string("billy_interp.metadata", json.dumps(vector.metadata, sort_keys=True, default=str))
+        for block, array in sorted(layers.items()):
+            writer.add_tensor(f"direction.{block}", array)
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+
+    atomic_write(path, write)
+    return skipped
+
+
+def import_gguf(path: str | Path) -> PersonaVector:
+    import gguf
+
+    path = Path(path)
+    try:
+        reader = gguf.GGUFReader(str(path))
+    except Exception as error:
+        raise VectorFileError(f"{path}: not a readable GGUF file ({error})") from error
+    directions = {}
+    for tensor in reader.tensors:
+        if not tensor.name.startswith("direction."):
+            continue
+        block = int(tensor.name.split(".", 1)[1])
+        directions[f"blocks.{block}.hook_resid_post"] = torch.tensor(tensor.data.copy()).float().reshape(-1)
+    if not directions:
+        raise VectorFileError(f"{path}: no direction.N tensors; not a control vector")
+    meta: dict[str, Any] = {"source": f"gguf:{path.name}"}
+    field = reader.fields.get("billy_interp.metadata")
+    if field is not None:
+        raw = bytes(field.parts[field.data[0]]).decode("utf-8")
+        meta = {**json.loads(raw), **meta}
+    _check_finite(directions, str(path))
+    return PersonaVector(directions, meta)
+
