@@ -24,6 +24,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from billy_interp.generation import GenerationConfig, generate
+from billy_interp.judge import Judge
 from billy_interp.model import SteerableModel
 from billy_interp.personas import Persona, QuestionKind, shared_questions
 
@@ -135,7 +136,12 @@ def generate_contrast(
 
 
 def filter_contrast(
-    table: pd.DataFrame, persona: Persona, *, keep_per_side: int | None = None, enabled: bool = True
+    table: pd.DataFrame,
+    persona: Persona,
+    *,
+    keep_per_side: int | None = None,
+    enabled: bool = True,
+    judge: Judge | None = None,
 ) -> pd.DataFrame:
     """Add trait/coherence scores and a ``kept`` flag with a ``filter_reason``.
 
@@ -143,6 +149,9 @@ def filter_contrast(
     whose trait score is at least the D- median and D- rows at most the D+ median (on the
     extract split only; eval rows are all kept so held-out AUC sees everything); then keep at
     most ``keep_per_side`` rows per sign, the most (D+) or least (D-) trait-like first.
+
+    With a ``judge``, the paper's rule replaces the offline one: D+ needs judge trait >= 50,
+    D- trait < 50, both coherence >= 50; rows the judge could not score are dropped and say so.
     """
     from billy_interp.scoring import coherence, trait_scores
 
@@ -157,6 +166,8 @@ def filter_contrast(
     if not enabled:
         return table
     extract = table["split"] == "extract"
+    if judge is not None:
+        return _judge_filter(table, persona, judge, extract, keep_per_side)
     incoherent = extract & ~table["coherent"]
     table.loc[incoherent, "kept"] = False
     table.loc[incoherent, "filter_reason"] = [c.reason for c, bad in zip(checks, incoherent) if bad]
@@ -168,12 +179,43 @@ def filter_contrast(
         leaky = neg & (table["trait_score"] > pos_median)
         table.loc[weak, ["kept", "filter_reason"]] = [False, "D+ trait below D- median"]
         table.loc[leaky, ["kept", "filter_reason"]] = [False, "D- trait above D+ median"]
+    return _cap_per_side(table, extract, keep_per_side, "trait_score")
+
+
+def _cap_per_side(table: pd.DataFrame, extract: pd.Series, keep_per_side: int | None, score: str) -> pd.DataFrame:
     if keep_per_side is not None:
         for sign, ascending in ((1, False), (-1, True)):
             side = table[extract & table["kept"] & (table["sign"] == sign)]
-            excess = side.sort_values("trait_score", ascending=ascending).index[keep_per_side:]
+            excess = side.sort_values(score, ascending=ascending).index[keep_per_side:]
             table.loc[excess, ["kept", "filter_reason"]] = [False, f"beyond keep_per_side={keep_per_side}"]
     return table
+
+
+def _judge_filter(
+    table: pd.DataFrame, persona: Persona, judge: Judge, extract: pd.Series, keep_per_side: int | None
+) -> pd.DataFrame:
+    trait, coherent, failures = [], [], []
+    for _, row in table.iterrows():
+        fields = dict(question=row["question"], response=row["response"] or "",
+                      persona_role=persona.role, persona_description=persona.description)
+        t, c = judge.score("trait", **fields), judge.score("coherence", **fields)
+        trait.append(t.score)
+        coherent.append(c.score)
+        failures.append("; ".join(t.failures + c.failures))
+    table["judge_trait"], table["judge_coherence"], table["judge_failures"] = trait, coherent, failures
+    for index, row in table[extract].iterrows():
+        if row["judge_trait"] is None or row["judge_coherence"] is None or pd.isna(row["judge_trait"]) or pd.isna(row["judge_coherence"]):
+            reason = f"judge failed: {row['judge_failures']}"
+        elif row["judge_coherence"] < 50:
+            reason = f"judge coherence {row['judge_coherence']:.0f} < 50"
+        elif row["sign"] == 1 and row["judge_trait"] < 50:
+            reason = f"D+ judge trait {row['judge_trait']:.0f} < 50"
+        elif row["sign"] == -1 and row["judge_trait"] >= 50:
+            reason = f"D- judge trait {row['judge_trait']:.0f} >= 50"
+        else:
+            continue
+        table.loc[index, ["kept", "filter_reason"]] = [False, reason]
+    return _cap_per_side(table, extract, keep_per_side, "judge_trait")
 
 
 def table_hash(table: pd.DataFrame, columns: Sequence[str] = ("row_id", "system", "question", "response")) -> str:

@@ -50,6 +50,8 @@ class ExtractConfig:
     extractor: Literal["mean_diff", "pca"] = field(default="mean_diff", metadata={"help": "direction estimator"})
     system_in_context: bool = field(default=True, metadata={"help": "keep the system prompt in the teacher-forced pass"})
     filter: bool = field(default=True, metadata={"help": "offline trait/coherence filter"})
+    judge_model: str = field(default="", metadata={"help": "LLM judge model for filtering (empty = offline filter)"})
+    judge_base_url: str = field(default="", metadata={"help": "OpenAI-compatible URL (default: $OPENAI_BASE_URL)"})
     keep_per_side: int = field(default=0, metadata={"help": "cap kept rows per sign (paper: 20); 0 = no cap"})
     batch_size: int = field(default=16, metadata={"help": "generation and activation batch size"})
     device: str = field(default="", metadata={"help": "e.g. cuda; empty = model default (cpu)"})
@@ -91,7 +93,14 @@ def extract_persona(model: SteerableModel, persona: Persona, config: ExtractConf
     )
     run_dir = Path(config.run_dir) / _model_slug(model) / f"{persona.name}-{'+'.join(kinds)}-seed{seed}"
     table = generate_contrast(model, persona, plan, run_dir)
-    table = filter_contrast(table, persona, keep_per_side=config.keep_per_side or None, enabled=config.filter)
+    judge = None
+    if config.judge_model:
+        from billy_interp.judge import Judge, JudgeConfig
+
+        judge = Judge(JudgeConfig(model=config.judge_model, base_url=config.judge_base_url or None))
+    table = filter_contrast(
+        table, persona, keep_per_side=config.keep_per_side or None, enabled=config.filter, judge=judge
+    )
     table = table[table["response_tokens"] > 0].reset_index(drop=True)
     pooled = pool_table(model, table, system_in_context=config.system_in_context, batch_size=config.batch_size)
     train = (table["split"] == "extract") & table["kept"]
@@ -109,7 +118,7 @@ def extract_persona(model: SteerableModel, persona: Persona, config: ExtractConf
         "question_kinds": list(kinds), "system_in_context": config.system_in_context,
         "data_hash": table_hash(table[train]), "n_samples": config.n_samples,
         "max_new_tokens": config.max_new_tokens, "temperature": config.temperature,
-        "filter": "offline" if config.filter else "none",
+        "filter": f"judge:{config.judge_model}" if judge else ("offline" if config.filter else "none"),
         "layer_convention": "blocks.{l}.hook_resid_post = HF hidden_states[l+1] = paper layer l+1",
     }
     vectors, aucs = {}, []

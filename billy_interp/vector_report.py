@@ -1,0 +1,86 @@
+"""``python -m billy_interp.vector_report``: held-out separation of shipped vectors, as Markdown.
+
+Reads the ``<persona>.auc.csv`` and ``<persona>.data.csv`` files written by
+``billy_interp.extract`` and writes a report with, per persona, the best layer and AUC, the AUC
+at the paper's layer 20, the D+/D- trait-score gap, and a per-layer AUC table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from billy_interp.cli import parse_config
+from billy_interp.merge import DEFAULT_VECTORS_DIR
+
+__all__ = ["ReportConfig", "summarize", "main"]
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """Summarise held-out AUCs of extracted vectors into Markdown."""
+
+    vectors_dir: str = field(default=DEFAULT_VECTORS_DIR, metadata={"help": "extract output folder"})
+    out: str = field(default="docs/vectors.md", metadata={"help": "Markdown file to write"})
+    paper_layer: int = field(default=20, metadata={"help": "hidden-state index reported separately"})
+    threshold: float = field(default=0.9, metadata={"help": "AUC called 'separates'"})
+    title: str = field(default="Shipped persona vectors: held-out separation", metadata={"help": "heading"})
+    command: str = field(default="", metadata={"help": "the extract command that made the vectors"})
+
+
+def summarize(vectors_dir: str | Path, paper_layer: int = 20) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(one row per persona x pooling, the long per-layer AUC table)."""
+    vectors_dir = Path(vectors_dir)
+    frames = [pd.read_csv(p) for p in sorted(vectors_dir.glob("*.auc.csv"))]
+    if not frames:
+        raise FileNotFoundError(f"no *.auc.csv in {vectors_dir}; run python -m billy_interp.extract first")
+    long = pd.concat(frames, ignore_index=True)
+    rows = []
+    for (persona, pooling), group in long.groupby(["persona", "pooling"], sort=True):
+        best = group.loc[group["auc"].idxmax()]
+        at_paper = group.loc[group["paper_layer"] == paper_layer, "auc"]
+        data = pd.read_csv(vectors_dir / f"{persona}.data.csv")
+        extract = data[data["split"] == "extract"]
+        gap = extract.loc[extract["sign"] == 1, "trait_score"].mean() - extract.loc[extract["sign"] == -1, "trait_score"].mean()
+        rows.append({
+            "persona": persona, "pooling": pooling, "best_block": int(best["block"]),
+            "best_auc": float(best["auc"]), f"auc_at_layer_{paper_layer}": float(at_paper.iloc[0]) if len(at_paper) else float("nan"),
+            "trait_gap": float(gap), "kept_extract_rows": int(extract["kept"].sum()), "eval_rows": int((data["split"] == "eval").sum()),
+        })
+    return pd.DataFrame(rows), long
+
+
+def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
+    config = parse_config(ReportConfig, argv, __doc__)
+    summary, long = summarize(config.vectors_dir, config.paper_layer)
+    main_rows = summary[summary["pooling"] == "response_mean"].sort_values("best_auc", ascending=False)
+    passing = main_rows[main_rows["best_auc"] >= config.threshold]["persona"].tolist()
+    failing = main_rows[main_rows["best_auc"] < config.threshold]["persona"].tolist()
+    fmt = lambda frame: frame.to_markdown(index=False, floatfmt=".3f")  # noqa: E731
+    layer_table = long[long["pooling"] == "response_mean"].pivot(index="persona", columns="block", values="auc")
+    lines = [
+        f"# {config.title}", "",
+        f"Made by `python -m billy_interp.vector_report --vectors-dir {config.vectors_dir}` from the "
+        "files that `billy_interp.extract` wrote." + (f" Vectors made by `{config.command}`." if config.command else ""), "",
+        "AUC: project each held-out (eval-question) D+ and D- response onto the vector (response-mean "
+        "activations, system prompt in context) and take P(D+ > D-). 0.5 is chance. `trait_gap` is the "
+        "mean offline trait score of D+ minus D- extract responses (embedding proxy, not the paper's judge). "
+        "Blocks are TL block indices: block `l` is the paper's layer `l+1`.", "",
+        f"**Reach AUC >= {config.threshold} at some layer (response-mean vector):** {', '.join(passing) or 'none'}.", "",
+        f"**Do not:** {', '.join(failing) or 'none'}.", "",
+        "## Per persona (response-mean vector, the paper's)", "", fmt(main_rows), "",
+        "## Other poolings (same held-out activations, vectors from prompt-mean / last-prompt-token)", "",
+        fmt(summary[summary["pooling"] != "response_mean"]), "",
+        "## AUC per block (response-mean vector)", "", fmt(layer_table.reset_index()), "",
+    ]
+    Path(config.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(config.out).write_text("\n".join(lines))
+    print(f"wrote {config.out}: {len(passing)} of {len(main_rows)} personas reach AUC >= {config.threshold}")
+    return summary
+
+
+if __name__ == "__main__":
+    main()
