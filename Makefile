@@ -33,6 +33,7 @@ test-fast: setup
 
 bench: setup
 	$(PY) bench/bench_generation.py
+	$(PY) bench/bench_extraction.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,79 @@
+"""The vectors in vectors/ were made by this toolkit for the embedded model; check they still fit."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from billy_interp.personas import PAPER_PERSONAS
+
+SHIPPED = Path(__file__).resolve().parents[1] / "vectors" / "SmolLM2-135M-Instruct"
+
+
+def test_every_paper_persona_is_shipped_with_its_tables():
+    for name in PAPER_PERSONAS:
+        for suffix in (".safetensors", ".prompt_mean.safetensors", ".last_prompt.safetensors", ".data.csv", ".auc.csv"):
+            assert (SHIPPED / f"{name}{suffix}").is_file(), f"{name}{suffix}"
+    assert "python -m billy_interp.extract" in (SHIPPED.parent / "README.md").read_text()
+
+
+def test_shipped_metadata_without_loading_a_model():
+    from billy_interp.artifacts import load_vector
+
+    for name in PAPER_PERSONAS:
+        vec = load_vector(SHIPPED / f"{name}.safetensors")
+        meta = vec.metadata
+        assert meta["model"] == "SmolLM2-135M-Instruct" and meta["persona"] == name
+        assert meta["pooling"] == "response_mean" and meta["extractor"] == "mean_diff"
+        assert len(vec.hooks) == 30 and vec.d_model == 576
+        assert meta["data_hash"] and meta["package_version"]
+
+
+@pytest.mark.integration
+def test_shipped_vectors_validate_against_smollm2(smollm2):
+    from billy_interp.merge import load_persona_vectors
+
+    vectors = load_persona_vectors(PAPER_PERSONAS, SHIPPED, smollm2)
+    assert len(vectors) == 12
+
+
+@pytest.mark.integration
+def test_stored_heldout_auc_reproduces(smollm2):
+    """Recompute the held-out AUC of one persona from its stored data table and vector."""
+    import json
+
+    from billy_interp.artifacts import load_vector
+    from billy_interp.extraction import pool_table, separation_auc
+
+    name = "environmentalist"
+    data = pd.read_csv(SHIPPED / f"{name}.data.csv")
+    data["response_ids"] = data["response_ids"].map(json.loads)
+    held_out = data[data["split"] == "eval"].reset_index(drop=True)
+    pooled = pool_table(smollm2, held_out, poolings=("response_mean",))["response_mean"]
+    vector = load_vector(SHIPPED / f"{name}.safetensors", smollm2)
+    ours = separation_auc(vector, pooled, list(held_out["sign"]))
+    stored = pd.read_csv(SHIPPED / f"{name}.auc.csv")
+    stored = stored[stored["pooling"] == "response_mean"].reset_index(drop=True)
+    assert (ours["auc"] - stored["auc"]).abs().max() <= 0.02
+
+
+@pytest.mark.integration
+def test_demo_main_job_runs(tmp_path):
+    from billy_interp.demo import main
+
+    table = main(["--max-new-tokens", "12", "--out", str(tmp_path / "demo")])
+    assert len(table) == 6 and (tmp_path / "demo" / "outputs.csv").is_file()
+    steered = table[table["condition"].str.startswith("BILLY")]["text"].tolist()
+    unsteered = table[table["condition"] == "unsteered"]["text"].tolist()
+    assert steered != unsteered  # same seed and decoding: only the steering differs
+
+
+def test_vector_report_on_shipped_vectors(tmp_path):
+    from billy_interp.vector_report import main
+
+    summary = main(["--out", str(tmp_path / "v.md")])
+    text = (tmp_path / "v.md").read_text()
+    assert "AUC per block" in text and "environmentalist" in text
+    assert set(summary["pooling"]) == {"response_mean", "prompt_mean", "last_prompt"}
+    assert summary["best_auc"].between(0, 1).all()
