@@ -1,0 +1,67 @@
+import pytest
+import torch
+
+from billy_interp.methods import DISCUSSION_AGENTS, make_method, mrp_prompt
+from billy_interp.steering import Steering
+from billy_interp.tasks import load_task, sample_items
+
+ITEMS = sample_items(load_task("aut"), 2, seed=0)
+
+
+def test_mrp_prompt_names_three_roles():
+    text = mrp_prompt("What are uses for a brick?")
+    for role in ("Environmentalist", "Creative professional", "Futurist"):
+        assert role in text
+    assert text.endswith("Task: What are uses for a brick?")
+
+
+def test_paper_decoding_per_method():
+    assert make_method("sa").decoding.temperature == 0.7
+    assert make_method("sa_t1").decoding.temperature == 1.0
+    assert make_method("sa").decoding.repetition_penalty == 1.0
+    billy = make_method("billy", steering=Steering.from_vectors({"blocks.0.hook_resid_post": torch.ones(4)}))
+    assert (billy.decoding.top_p, billy.decoding.repetition_penalty, billy.decoding.no_repeat_ngram_size) == (0.8, 1.2, 4)
+    matched = make_method("sa", matched_decoding=True)
+    assert matched.decoding.repetition_penalty == 1.2 and matched.decoding.temperature == 0.7
+    with pytest.raises(ValueError, match="needs a steering"):
+        make_method("billy")
+    with pytest.raises(ValueError, match="unknown method"):
+        make_method("debate")
+
+
+def test_single_agent_accounting(tiny_model):
+    out = make_method("sa", max_new_tokens=5).run(tiny_model, ITEMS)
+    batch = tiny_model.encode_chat([i.prompt for i in ITEMS])
+    assert [o.input_tokens for o in out] == batch.lengths
+    assert all(o.calls == 1 and 1 <= o.output_tokens <= 5 and o.forward_passes == o.output_tokens for o in out)
+
+
+def test_discussion_counts_every_token_it_reads_and_writes(tiny_model):
+    rounds, new = 3, 4
+    method = make_method("discussion", max_new_tokens=new, rounds=rounds)
+    out = method.run(tiny_model, ITEMS)
+    for o in out:
+        assert o.calls == rounds * len(DISCUSSION_AGENTS)
+        histories = o.transcript
+        assert len(histories) == 4 and all(len(h) == 2 * rounds for h in histories)
+        # recount: every call re-reads its agent's whole history (rendered with the chat template)
+        expected_in = 0
+        for history in histories:
+            for turn in range(rounds):
+                text = tiny_model.tokenizer.apply_chat_template(history[: 2 * turn + 1], tokenize=False, add_generation_prompt=True)
+                expected_in += len(tiny_model.tokenizer(text, add_special_tokens=False)["input_ids"])
+        assert o.input_tokens == expected_in
+        assert o.output_tokens <= rounds * 4 * new
+        # middle rounds show an agent the others' latest answers, never its own
+        middle = histories[0][2]["content"]
+        assert "Agent 2" in middle and "Agent 1 (" not in middle
+        assert "last round" in histories[1][-2]["content"]
+    assert out[0].input_tokens > 10 * make_method("sa", max_new_tokens=new).run(tiny_model, ITEMS)[0].input_tokens
+
+
+def test_billy_method_steers(tiny_model):
+    hook = tiny_model.layers.hook_name(1)
+    steering = Steering.from_vectors({hook: torch.ones(64) * 5}, 2.0)
+    plain = make_method("billy", max_new_tokens=6, steering=Steering.from_vectors({hook: torch.zeros(64)}, 2.0)).run(tiny_model, ITEMS)
+    steered = make_method("billy", max_new_tokens=6, steering=steering).run(tiny_model, ITEMS)
+    assert [o.response for o in plain] != [o.response for o in steered]
