@@ -1,0 +1,80 @@
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from billy_interp import benchmark
+from billy_interp.artifacts import save_vector
+from billy_interp.vectors import PersonaVector
+
+
+@pytest.fixture
+def tiny_vectors(tmp_path, tiny_model_dir):
+    directory = tmp_path / "vectors"
+    for i, name in enumerate(benchmark.ABLATION_ORDER):
+        g = torch.Generator().manual_seed(i)
+        vec = PersonaVector({f"blocks.{l}.hook_resid_post": torch.randn(64, generator=g) for l in range(2)},
+                            {"model": str(tiny_model_dir), "persona": name})
+        save_vector(vec, directory / f"{name}.safetensors")
+    return directory
+
+
+def _argv(tiny_model_dir, vectors, out, *extra):
+    return ["--model", str(tiny_model_dir), "--vectors-dir", str(vectors), "--paper-layer", "2",
+            "--n", "2", "--max-new-tokens", "4", "--rounds", "2", "--out", str(out), *extra]
+
+
+def test_benchmark_tables(tiny_model_dir, tiny_vectors, tmp_path):
+    out = tmp_path / "run"
+    benchmark.main(_argv(tiny_model_dir, tiny_vectors, out, "--methods", "sa,discussion,billy"))
+    responses = pd.read_csv(out / "responses.csv")
+    assert len(responses) == 6 and set(responses["method"]) == {"sa", "discussion", "billy"}
+    assert responses["scorer"].str.contains("proxy").all()
+    summary = pd.read_csv(out / "summary.csv")
+    assert {"task", "method", "metric", "n", "mean", "std", "ci_low", "ci_high"} <= set(summary.columns)
+    eff = pd.read_csv(out / "efficiency.csv").set_index("method")
+    assert eff.loc["discussion", "calls"] == 2 * 4 and eff.loc["sa", "calls"] == 1
+    assert eff.loc["discussion", "input_tokens_vs_billy"] > 1
+    assert (out / "ideas.csv").is_file() and "billy_interp.benchmark" in (out / "command.txt").read_text()
+
+
+def test_killed_benchmark_resumes_without_losing_finished_items(tiny_model_dir, tiny_vectors, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    argv = _argv(tiny_model_dir, tiny_vectors, out, "--methods", "sa,sa_t1")
+    real_run = benchmark.make_method("sa").run.__func__
+    calls = {"n": 0}
+
+    def dying_run(self, model, items):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("killed")
+        return real_run(self, model, items)
+
+    monkeypatch.setattr(benchmark.make_method("sa").__class__, "run", dying_run)
+    with pytest.raises(KeyboardInterrupt):
+        benchmark.main(argv)
+    first = [json.loads(l) for l in (out / "responses.jsonl").read_text().splitlines()]
+    assert len(first) == 2 and {r["method"] for r in first} == {"sa"}
+    monkeypatch.setattr(benchmark.make_method("sa").__class__, "run", real_run)
+    benchmark.main(argv)
+    final = [json.loads(l) for l in (out / "responses.jsonl").read_text().splitlines()]
+    assert len(final) == 4
+    assert [r for r in final if r["method"] == "sa"] == first  # finished items untouched
+
+
+def test_ablation_method_names_and_bad_inputs():
+    assert benchmark.BenchmarkConfig(ablation=True).method_names()[-1] == "billy_k7"
+    with pytest.raises(ValueError, match="unknown method"):
+        benchmark.BenchmarkConfig(methods="sa,debate").method_names()
+    with pytest.raises(ValueError, match="unknown task"):
+        benchmark.BenchmarkConfig(task="poetry").tasks()
+
+
+def test_summary_bootstrap_ci_contains_the_mean():
+    scored = pd.DataFrame({"task": "aut", "method": "sa", "originality": [0.5, 0.6, 0.7, 0.8],
+                           "elaboration": 3.0, "fluency": 4, "flexibility": 2})
+    summary = benchmark.summarize(scored).set_index("metric")
+    row = summary.loc["originality"]
+    assert row["ci_low"] <= row["mean"] <= row["ci_high"] and row["n"] == 4
+    assert summary.loc["elaboration", "std"] == 0.0
