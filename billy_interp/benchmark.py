@@ -58,6 +58,8 @@ class BenchmarkConfig:
     max_new_tokens: int = field(default=256, metadata={"help": "tokens per answer (per turn in discussion)"})
     rounds: int = field(default=5, metadata={"help": "LLM Discussion rounds"})
     batch_size: int = field(default=16, metadata={"help": "generation batch size"})
+    judge_model: str = field(default="", metadata={"help": "also score with an OpenAI-compatible judge (1-5 rubric)"})
+    judge_base_url: str = field(default="", metadata={"help": "judge URL (default: $OPENAI_BASE_URL)"})
     price_in: float = field(default=0.15, metadata={"help": "USD per million input tokens"})
     price_out: float = field(default=0.60, metadata={"help": "USD per million output tokens"})
     out: str = field(default="runs/benchmark", metadata={"help": "run directory (resumable)"})
@@ -136,13 +138,19 @@ def run_benchmark(model: SteerableModel, config: BenchmarkConfig) -> pd.DataFram
     return pd.DataFrame(list(done.values()))
 
 
-def score(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Offline scores per response, and the per-idea table."""
+def score(records: pd.DataFrame, judge=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Offline scores per response (and judge scores if a judge is given), and the per-idea table."""
     rows, ideas = [], []
     for _, rec in records.iterrows():
         s = score_response(rec["subject"], rec["response"])
-        rows.append({"originality": s.originality, "elaboration": s.elaboration,
-                     "fluency": s.fluency, "flexibility": s.flexibility})
+        row = {"originality": s.originality, "elaboration": s.elaboration,
+               "fluency": s.fluency, "flexibility": s.flexibility}
+        if judge is not None:
+            for rubric in ("originality", "elaboration"):
+                result = judge.score(rubric, question=rec["prompt"], response=rec["response"])
+                row[f"judge_{rubric}"] = result.score
+                row[f"judge_{rubric}_failures"] = len(result.failures)
+        rows.append(row)
         for core, orig in zip(s.cores, s.idea_originality):
             ideas.append({"task": rec["task"], "method": rec["method"], "item_id": rec["item_id"],
                           "core_idea": core, "originality": orig})
@@ -156,7 +164,7 @@ def summarize(scored: pd.DataFrame, seed: int = 0, n_boot: int = 1000) -> pd.Dat
     rng = np.random.default_rng(seed)
     rows = []
     for (task, method), group in scored.groupby(["task", "method"], sort=True):
-        for metric in METRICS:
+        for metric in [m for m in (*METRICS, "judge_originality", "judge_elaboration") if m in group]:
             values = group[metric].dropna().to_numpy(dtype=float)
             if len(values) == 0:
                 continue
@@ -164,7 +172,7 @@ def summarize(scored: pd.DataFrame, seed: int = 0, n_boot: int = 1000) -> pd.Dat
             rows.append({"task": task, "method": method, "metric": metric, "n": len(values),
                          "mean": values.mean(), "std": values.std(ddof=1) if len(values) > 1 else 0.0,
                          "ci_low": np.quantile(boots, 0.025), "ci_high": np.quantile(boots, 0.975),
-                         "scorer": PROXY_LABEL})
+                         "scorer": "LLM judge" if metric.startswith("judge_") else PROXY_LABEL})
     return pd.DataFrame(rows)
 
 
@@ -185,7 +193,12 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     write_run_record(config.out, config, argv, "billy_interp.benchmark")
     model = load_model(config.model)
     records = run_benchmark(model, config)
-    scored, ideas = score(records)
+    judge = None
+    if config.judge_model:
+        from billy_interp.judge import Judge, JudgeConfig
+
+        judge = Judge(JudgeConfig(model=config.judge_model, base_url=config.judge_base_url or None))
+    scored, ideas = score(records, judge)
     out = Path(config.out)
     scored.to_csv(out / "responses.csv", index=False)
     ideas.to_csv(out / "ideas.csv", index=False)

@@ -129,3 +129,18 @@ def test_judge_filter_uses_the_papers_thresholds(serve, tiny_model, tmp_path):
     for _, row in filtered.iterrows():
         expected = row["judge_trait"] >= 50 if row["sign"] == 1 else row["judge_trait"] < 50
         assert row["kept"] == expected, row["filter_reason"]
+
+
+def test_benchmark_scoring_with_a_judge(serve):
+    import pandas as pd
+
+    from billy_interp.benchmark import score, summarize
+
+    url, calls = serve(lambda body, n: (200, "[[4]]" if "Originality" in body["messages"][0]["content"] else "meh"))
+    records = pd.DataFrame([{"task": "aut", "method": "sa", "item_id": "aut-000", "subject": "brick",
+                             "prompt": "Uses for a brick?", "response": "1. Doorstop\n2. Bookend"}])
+    scored, _ = score(records, _judge(url))
+    assert scored.loc[0, "judge_originality"] == 4.0
+    assert pd.isna(scored.loc[0, "judge_elaboration"]) and scored.loc[0, "judge_elaboration_failures"] == 3
+    summary = summarize(scored)
+    assert summary.set_index("metric").loc["judge_originality", "scorer"] == "LLM judge"
