@@ -34,6 +34,7 @@ test-fast: setup
 bench: setup
 	$(PY) bench/bench_generation.py
 	$(PY) bench/bench_extraction.py
+	$(PY) bench/bench_sweep.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -24,7 +24,23 @@ _EXPORTS = {
     "GenerationResult": "billy_interp.generation",
     "generate": "billy_interp.generation",
     "collect_residuals": "billy_interp.activations",
+    "pooled_residuals": "billy_interp.activations",
     "embedded_model_dir": "billy_interp.embedded",
+    "Persona": "billy_interp.personas",
+    "load_persona": "billy_interp.personas",
+    "list_personas": "billy_interp.personas",
+    "PersonaVector": "billy_interp.vectors",
+    "MergeRecipe": "billy_interp.vectors",
+    "merge": "billy_interp.vectors",
+    "save_vector": "billy_interp.artifacts",
+    "load_vector": "billy_interp.artifacts",
+    "load_persona_vectors": "billy_interp.merge",
+    "load_task": "billy_interp.tasks",
+    "sample_items": "billy_interp.tasks",
+    "score_response": "billy_interp.creativity",
+    "make_method": "billy_interp.methods",
+    "Judge": "billy_interp.judge",
+    "JudgeConfig": "billy_interp.judge",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -29,6 +29,9 @@ class ReportConfig:
     threshold: float = field(default=0.9, metadata={"help": "AUC called 'separates'"})
     title: str = field(default="Shipped persona vectors: held-out separation", metadata={"help": "heading"})
     command: str = field(default="", metadata={"help": "the extract command that made the vectors"})
+    compare_dir: str = field(default="", metadata={"help": "vectors extracted with other question kinds: "
+                                                   "adds an own- and cross-evaluated comparison (loads the model)"})
+    compare_command: str = field(default="", metadata={"help": "the extract command that made --compare-dir"})
 
 
 def summarize(vectors_dir: str | Path, paper_layer: int = 20) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -51,6 +54,53 @@ def summarize(vectors_dir: str | Path, paper_layer: int = 20) -> tuple[pd.DataFr
             "trait_gap": float(gap), "kept_extract_rows": int(extract["kept"].sum()), "eval_rows": int((data["split"] == "eval").sum()),
         })
     return pd.DataFrame(rows), long
+
+
+def _heldout(directory: Path, persona: str) -> pd.DataFrame:
+    import json
+
+    data = pd.read_csv(directory / f"{persona}.data.csv")
+    data["response_ids"] = data["response_ids"].map(json.loads)
+    return data[data["split"] == "eval"].reset_index(drop=True)
+
+
+def compare_question_kinds(vectors_dir: str | Path, compare_dir: str | Path, paper_layer: int = 20) -> pd.DataFrame:
+    """Each persona's vectors from two extractions, each evaluated on both held-out sets."""
+    from billy_interp.artifacts import load_vector
+    from billy_interp.extraction import pool_table, separation_auc
+    from billy_interp.model import load_model
+
+    model = load_model()
+    dirs = {"a": Path(vectors_dir), "b": Path(compare_dir)}
+    personas = sorted(p.name.split(".")[0] for p in dirs["b"].glob("*.auc.csv"))
+    rows = []
+    for persona in personas:
+        vectors, heldout, kinds = {}, {}, {}
+        for key, directory in dirs.items():
+            vectors[key] = load_vector(directory / f"{persona}.safetensors", model)
+            kinds[key] = "+".join(vectors[key].metadata.get("question_kinds", ["?"]))
+            data = _heldout(directory, persona)
+            heldout[key] = (pool_table(model, data, poolings=("response_mean",))["response_mean"], list(data["sign"]))
+        for vec_key in dirs:
+            for data_key in dirs:
+                frame = separation_auc(vectors[vec_key], *heldout[data_key])
+                rows.append({"persona": persona, "vector_from": kinds[vec_key], "evaluated_on": kinds[data_key],
+                             "best_auc": frame["auc"].max(), "best_block": int(frame.loc[frame["auc"].idxmax(), "block"]),
+                             f"auc_at_layer_{paper_layer}": float(frame.loc[frame["paper_layer"] == paper_layer, "auc"].iloc[0])})
+    return pd.DataFrame(rows)
+
+
+def _trait_gaps(directory: Path) -> pd.DataFrame:
+    rows = []
+    for path in sorted(directory.glob("*.data.csv")):
+        data = pd.read_csv(path)
+        ex = data[data["split"] == "extract"]
+        rows.append({"persona": path.name.split(".")[0], "kinds": "+".join(sorted(ex["question_kind"].unique())),
+                     "trait_D+": ex.loc[ex["sign"] == 1, "trait_score"].mean(),
+                     "trait_D-": ex.loc[ex["sign"] == -1, "trait_score"].mean()})
+    frame = pd.DataFrame(rows)
+    frame["gap"] = frame["trait_D+"] - frame["trait_D-"]
+    return frame
 
 
 def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
@@ -76,6 +126,18 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
         fmt(summary[summary["pooling"] != "response_mean"]), "",
         "## AUC per block (response-mean vector)", "", fmt(layer_table.reset_index()), "",
     ]
+    if config.compare_dir:
+        comparison = compare_question_kinds(config.vectors_dir, config.compare_dir, config.paper_layer)
+        gaps = pd.concat([_trait_gaps(Path(config.vectors_dir)), _trait_gaps(Path(config.compare_dir))])
+        gaps = gaps[gaps["persona"].isin(comparison["persona"])].sort_values(["persona", "kinds"])
+        lines += [
+            "## Question kinds: role-topical vs shared neutral questions", "",
+            f"Vectors from `{config.compare_command or config.compare_dir}` against the shipped ones. Each "
+            "vector is evaluated on both held-out sets (response-mean activations). The trait gap is the mean "
+            "offline trait score of D+ minus D- extract responses: the paper's worry is that topical questions "
+            "pull D- toward the trait too, shrinking this gap.", "",
+            fmt(comparison), "", fmt(gaps), "",
+        ]
     Path(config.out).parent.mkdir(parents=True, exist_ok=True)
     Path(config.out).write_text("\n".join(lines))
     print(f"wrote {config.out}: {len(passing)} of {len(main_rows)} personas reach AUC >= {config.threshold}")

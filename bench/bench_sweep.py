@@ -1,0 +1,82 @@
+"""Grid-batched sweep vs the naive per-cell loop, in one run, on the embedded model.
+
+    python bench/bench_sweep.py [--blocks 5,9,13,17,19,23] [--alphas 0,2,4,8] [--prompts 4] [--new-tokens 32]
+
+Both run the same cells on the same prompts with greedy decoding (and give identical tokens, as
+the tests check). Reports cells per minute for each and their ratio, interleaved over repeats.
+Writes bench/results/sweep.{md,json}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+
+from billy_interp.artifacts import load_vector
+from billy_interp.generation import GenerationConfig
+from billy_interp.model import load_model
+from billy_interp.sweep import make_grid, run_grid, run_naive
+
+PROMPTS = [
+    "What are some creative uses for a brick?",
+    "Design a chair for astronauts.",
+    "Name all the round things you can think of.",
+    "How could a small town reduce its waste?",
+    "Tell me all the ways in which a book and a magazine are alike.",
+    "Describe a city of the future.",
+    "Invent a new sport.",
+    "What could be done with an old suitcase?",
+]
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--blocks", default="5,9,13,17,19,23")
+    parser.add_argument("--alphas", default="0,2,4,8")
+    parser.add_argument("--prompts", type=int, default=4)
+    parser.add_argument("--new-tokens", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--out", default="bench/results/sweep")
+    args = parser.parse_args(argv)
+    torch.set_grad_enabled(False)
+    model = load_model()
+    vector = load_vector("vectors/SmolLM2-135M-Instruct/futurist.safetensors", model)
+    cells = make_grid([int(b) for b in args.blocks.split(",")], [float(a) for a in args.alphas.split(",")])
+    prompts = PROMPTS[: args.prompts]
+    config = GenerationConfig(max_new_tokens=args.new_tokens, batch_size=args.batch_size)
+    times = {"grid": [], "naive": []}
+    for _ in range(args.repeats):
+        grid, t_grid = run_grid(model, prompts, vector, cells, config)
+        naive, t_naive = run_naive(model, prompts, vector, cells, config)
+        times["grid"].append(t_grid)
+        times["naive"].append(t_naive)
+    identical = grid["token_ids"].tolist() == naive["token_ids"].tolist()
+    med = {k: statistics.median(v) for k, v in times.items()}
+    result = {
+        "command": "python bench/bench_sweep.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "cells": len(cells), "prompts": len(prompts), "new_tokens": args.new_tokens,
+        "grid_cells_per_min": 60 * len(cells) / med["grid"], "naive_cells_per_min": 60 * len(cells) / med["naive"],
+        "ratio": med["naive"] / med["grid"], "identical_tokens": identical, "repeats": args.repeats,
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(result, indent=1))
+    lines = [f"Command: `{result['command'].strip()}` (median of {args.repeats} interleaved repeats; "
+             f"{len(cells)} cells x {len(prompts)} prompts, {args.new_tokens} greedy tokens, grid batch {args.batch_size})", "",
+             "| execution | cells / min | ratio |", "|---|---:|---:|",
+             f"| naive loop (one generate per cell) | {result['naive_cells_per_min']:.1f} | 1.00 |",
+             f"| grid-batched (per-row layer and alpha) | {result['grid_cells_per_min']:.1f} | {result['ratio']:.2f} |",
+             "", f"Token-identical outputs: {identical}."]
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,15 @@
+import subprocess
+import sys
+
+import billy_interp
+
+
+def test_import_is_cheap_and_has_no_side_effects():
+    code = "import sys, billy_interp; print('transformer_lens' in sys.modules, 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_every_public_name_resolves():
+    for name in billy_interp.__all__:
+        assert getattr(billy_interp, name) is not None, name
