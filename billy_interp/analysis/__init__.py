@@ -1,0 +1,1 @@
+"""Analyses: pure functions from vectors and activations to tidy pandas DataFrames."""
