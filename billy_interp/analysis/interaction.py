@@ -73,6 +73,7 @@ def readout(
     return store, logits[:, -1].double()
 
 
+@torch.inference_mode()
 def interaction_table(
     runner: Runner,
     batch: TokenBatch,
