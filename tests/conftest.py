@@ -118,3 +118,19 @@ def tiny_model_dir(tmp_path_factory, tiny_tokenizer):
     build_tiny_hf(tiny_tokenizer).save_pretrained(directory)
     tiny_tokenizer.save_pretrained(directory)
     return directory
+
+
+@pytest.fixture
+def tiny_vectors(tmp_path, tiny_model_dir):
+    """Random 'persona' vectors for the tiny model (saved under catalog persona names)."""
+    from billy_interp.artifacts import save_vector
+    from billy_interp.personas import PAPER_PERSONAS
+    from billy_interp.vectors import PersonaVector
+
+    directory = tmp_path / "vectors"
+    for i, name in enumerate(PAPER_PERSONAS):
+        g = torch.Generator().manual_seed(i)
+        vec = PersonaVector({f"blocks.{l}.hook_resid_post": torch.randn(64, generator=g) for l in range(2)},
+                            {"model": str(tiny_model_dir), "persona": name})
+        save_vector(vec, directory / f"{name}.safetensors")
+    return directory

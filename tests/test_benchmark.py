@@ -5,19 +5,6 @@ import pytest
 import torch
 
 from billy_interp import benchmark
-from billy_interp.artifacts import save_vector
-from billy_interp.vectors import PersonaVector
-
-
-@pytest.fixture
-def tiny_vectors(tmp_path, tiny_model_dir):
-    directory = tmp_path / "vectors"
-    for i, name in enumerate(benchmark.ABLATION_ORDER):
-        g = torch.Generator().manual_seed(i)
-        vec = PersonaVector({f"blocks.{l}.hook_resid_post": torch.randn(64, generator=g) for l in range(2)},
-                            {"model": str(tiny_model_dir), "persona": name})
-        save_vector(vec, directory / f"{name}.safetensors")
-    return directory
 
 
 def _argv(tiny_model_dir, vectors, out, *extra):

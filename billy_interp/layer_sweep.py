@@ -1,0 +1,169 @@
+"""``python -m billy_interp.layer_sweep``: where and how hard to steer, measured.
+
+    python -m billy_interp.layer_sweep                                   # paper default recipe, all layers
+    python -m billy_interp.layer_sweep --recipe futurist --layers 10,15,20,25 --alphas 0,4,8
+    python -m billy_interp.layer_sweep --alphas 0,0.05,0.1,0.2 --relative # alpha*|v|/|h| instead of raw
+
+``--layers`` are the paper's layers (hidden-state index: layer L steers blocks.{L-1}.hook_resid_post);
+outputs carry both. Every (layer, alpha) cell is generated greedily for the same prompts (a fixed
+sample of AUT objects and neutral design tasks); cells share batches (per-row layer and alpha).
+The run directory holds ``config.json``, ``command.txt``, ``cells.jsonl`` (the resume log: a
+killed sweep continues and loses no finished cell), ``results.csv`` (one row per prompt x cell),
+``aggregate.csv`` (one row per cell, raw and relative alpha), ``recommended.json`` and heatmaps in
+``figures/``. Trait, originality and coherence scores are offline proxies.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from billy_interp.artifacts import atomic_write
+from billy_interp.cli import parse_config, write_run_record
+from billy_interp.figures import plot_sweep_heatmaps, save_figure
+from billy_interp.generation import GenerationConfig
+from billy_interp.merge import DEFAULT_VECTORS_DIR, load_persona_vectors, parse_recipe
+from billy_interp.model import load_model
+from billy_interp.personas import load_persona, shared_questions
+from billy_interp.sweep import Cell, grid_steering, relative_alpha_scale, run_grid
+from billy_interp.sweep_metrics import last_layer_projections, perplexities, text_metrics
+from billy_interp.tasks import load_task, sample_items
+from billy_interp.vectors import merge
+
+__all__ = ["SweepConfig", "sweep_prompts", "recommend", "main"]
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """Layer x alpha sweep of a persona or merge recipe on the embedded (or any) model."""
+
+    recipe: str = field(default="creative_professional,environmentalist,futurist,futurist",
+                        metadata={"help": "one persona, or a merge recipe (repeats count; name:weight)"})
+    layers: str = field(default="all", metadata={"help": "paper layers (1..n_layers), comma-separated, or 'all'"})
+    alphas: str = field(default="0,4,8,16", metadata={"help": "alpha grid (0 = the unsteered baseline)"})
+    relative: bool = field(default=False, metadata={"help": "alphas are relative: alpha*|v(l)|/|h(l)|"})
+    n_prompts: int = field(default=4, metadata={"help": "prompts: half AUT objects, half neutral design tasks"})
+    seed: int = field(default=0, metadata={"help": "prompt-sample seed"})
+    max_new_tokens: int = field(default=40, metadata={"help": "greedy tokens per prompt and cell"})
+    batch_size: int = field(default=32, metadata={"help": "rows per generation micro-batch"})
+    cells_per_chunk: int = field(default=16, metadata={"help": "cells finished (and saved) together"})
+    coherence_tolerance: float = field(default=1.5, metadata={"help": "recommended cell: perplexity <= tol x unsteered"})
+    model: str = field(default="embedded", metadata={"help": "HF name or path"})
+    vectors_dir: str = field(default=DEFAULT_VECTORS_DIR, metadata={"help": "persona vectors"})
+    out: str = field(default="runs/layer_sweep", metadata={"help": "run directory (resumable)"})
+
+
+def sweep_prompts(n: int, seed: int) -> list[tuple[str, str]]:
+    """(prompt, subject) pairs: AUT items and shared neutral design tasks, deterministic."""
+    if n < 1:
+        raise ValueError("n_prompts must be >= 1")
+    aut = sample_items(load_task("aut"), (n + 1) // 2, seed)
+    design = list(shared_questions().split("extract"))[: n // 2]
+    return [(i.prompt, i.subject) for i in aut] + [(q, q) for q in design]
+
+
+def _cells(config: SweepConfig, n_layers: int, scale: pd.DataFrame) -> list[tuple[Cell, float]]:
+    layers = range(1, n_layers + 1) if config.layers == "all" else [int(x) for x in config.layers.split(",")]
+    alphas = [float(a) for a in config.alphas.split(",")]
+    cells = []
+    for layer in layers:
+        if not 1 <= layer <= n_layers:
+            raise ValueError(f"paper layer {layer} out of range 1..{n_layers}")
+        block = layer - 1
+        factor = float(scale.loc[scale["block"] == block, "scale"].iloc[0])
+        for alpha in alphas:
+            raw = alpha / factor if config.relative else alpha
+            cells.append((Cell(block, raw), raw * factor))
+    return cells
+
+
+def recommend(aggregate: pd.DataFrame, tolerance: float) -> dict:
+    """Highest mean trait gain whose perplexity stays within ``tolerance`` x the unsteered one."""
+    base = aggregate[aggregate["alpha"] == 0]
+    if base.empty:
+        raise ValueError("the alpha grid needs 0 (the unsteered baseline) to recommend a cell")
+    base_ppl, base_trait = float(base["perplexity"].mean()), float(base["trait_mean"].mean())
+    ok = aggregate[(aggregate["alpha"] != 0) & (aggregate["perplexity"] <= tolerance * base_ppl)]
+    result = {"unsteered_perplexity": base_ppl, "unsteered_trait_mean": base_trait, "tolerance": tolerance}
+    if ok.empty:
+        return {**result, "cell": None, "reason": "no steered cell keeps perplexity within tolerance"}
+    best = ok.loc[ok["trait_mean"].idxmax()]
+    return {**result, "cell": {k: (float(v) if isinstance(v, (int, float)) else v) for k, v in best.items()},
+            "trait_gain": float(best["trait_mean"]) - base_trait}
+
+
+def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
+    config = parse_config(SweepConfig, argv, __doc__)
+    out = Path(config.out)
+    write_run_record(out, config, argv, "billy_interp.layer_sweep")
+    recipe = parse_recipe(config.recipe)
+    personas = [load_persona(n) for n in recipe.weights]
+    model = load_model(config.model)
+    parts = load_persona_vectors(list(recipe.weights), config.vectors_dir, model)
+    vector = merge(parts, recipe)
+    pairs = sweep_prompts(config.n_prompts, config.seed)
+    prompts, subjects = [p for p, _ in pairs], [s for _, s in pairs]
+    scale = relative_alpha_scale(model, prompts, vector)
+    cells = _cells(config, model.layers.n_layers, scale)
+    log = out / "cells.jsonl"
+    done = set()
+    if log.exists():
+        for line in log.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                break
+            done.add((record["block"], record["alpha"]))
+    todo = [(c, rel) for c, rel in cells if (c.block, c.alpha) not in done]
+    decoding = GenerationConfig(max_new_tokens=config.max_new_tokens, batch_size=config.batch_size)
+    batch = model.encode_chat(prompts)
+    chunks = [todo[i : i + config.cells_per_chunk] for i in range(0, len(todo), config.cells_per_chunk)]
+    for chunk in tqdm(chunks, desc="layer x alpha cells"):
+        chunk_cells = [c for c, _ in chunk]
+        frame, _ = run_grid(model, prompts, vector, chunk_cells, decoding)
+        frame["relative_alpha"] = [rel for _, rel in chunk for _ in prompts]
+        frame["perplexity"] = perplexities(model, list(frame["prompt"]), list(frame["token_ids"]), config.batch_size)
+        metrics = text_metrics(list(frame["text"]), subjects * len(chunk), personas)
+        tiled = type(batch)(batch.input_ids.repeat(len(chunk), 1), batch.attention_mask.repeat(len(chunk), 1))
+        projections = last_layer_projections(model, tiled, grid_steering(vector, chunk_cells, len(prompts)), parts)
+        frame = pd.concat([frame.reset_index(drop=True), metrics, projections], axis=1)
+        with open(log, "a", encoding="utf-8") as handle:  # one line per finished cell, whole chunk at once
+            for (cell, _), (_, rows) in zip(chunk, frame.groupby(["block", "alpha"], sort=False)):
+                handle.write(json.dumps({"block": cell.block, "alpha": cell.alpha,
+                                         "rows": rows.drop(columns=["token_ids"]).to_dict("records")}) + "\n")
+    records = [r for line in log.read_text().splitlines() for r in json.loads(line)["rows"]]
+    results = pd.DataFrame(records)
+    trait_cols = [c for c in results.columns if c.startswith("trait:")]
+    proj_cols = [c for c in results.columns if c.startswith("projection:")]
+    results["trait_mean"] = results[trait_cols].mean(axis=1)
+    results["projection_mean"] = results[proj_cols].mean(axis=1)
+    atomic_write(out / "results.csv", lambda tmp: results.to_csv(tmp, index=False))
+    numeric = ["relative_alpha", "perplexity", "distinct_2", "originality", "trait_mean", "projection_mean",
+               *trait_cols, *proj_cols]
+    aggregate = results.groupby(["block", "paper_layer", "alpha"], as_index=False)[numeric].mean()
+    atomic_write(out / "aggregate.csv", lambda tmp: aggregate.to_csv(tmp, index=False))
+    best = recommend(aggregate, config.coherence_tolerance)
+    atomic_write(out / "recommended.json", lambda tmp: tmp.write_text(json.dumps(best, indent=1)))
+    made_by = f"python -m billy_interp.layer_sweep ({out})"
+    fig = plot_sweep_heatmaps(aggregate, ["trait_mean", "projection_mean", "perplexity", "distinct_2", "originality"],
+                              title=f"{config.recipe}: layer x alpha ({'relative' if config.relative else 'raw'} alpha grid)")
+    written = save_figure(fig, out / "figures" / "heatmaps", made_by)
+    cell = best.get("cell")
+    if cell:
+        print(f"recommended: paper layer {cell['paper_layer']:.0f} (blocks.{cell['block']:.0f}), alpha {cell['alpha']:.3g} "
+              f"(relative {cell['relative_alpha']:.3g}): trait {cell['trait_mean']:.3f} vs {best['unsteered_trait_mean']:.3f} "
+              f"unsteered, perplexity {cell['perplexity']:.2f} vs {best['unsteered_perplexity']:.2f}")
+    else:
+        print(f"no recommended cell: {best['reason']}")
+    print(f"table: {out / 'results.csv'}, aggregate: {out / 'aggregate.csv'}, figures: {', '.join(map(str, written))}")
+    (out / "summary.json").write_text(json.dumps({"config": asdict(config), "n_cells": len(cells)}, indent=1))
+    return aggregate
+
+
+if __name__ == "__main__":
+    main()

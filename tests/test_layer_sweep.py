@@ -1,0 +1,69 @@
+import json
+
+import pandas as pd
+import pytest
+
+from billy_interp import layer_sweep
+
+
+def _argv(tiny_model_dir, tiny_vectors, out, *extra):
+    return ["--model", str(tiny_model_dir), "--vectors-dir", str(tiny_vectors), "--layers", "1,2",
+            "--alphas", "0,4,16", "--n-prompts", "2", "--max-new-tokens", "4", "--cells-per-chunk", "2",
+            "--out", str(out), *extra]
+
+
+def test_sweep_outputs(tiny_model_dir, tiny_vectors, tmp_path):
+    out = tmp_path / "sweep"
+    aggregate = layer_sweep.main(_argv(tiny_model_dir, tiny_vectors, out))
+    assert len(aggregate) == 6 and set(aggregate["paper_layer"]) == {1, 2}
+    results = pd.read_csv(out / "results.csv")
+    assert len(results) == 12
+    for column in ("perplexity", "distinct_2", "originality", "trait:futurist", "projection:futurist",
+                   "relative_alpha", "trait_mean"):
+        assert column in results.columns, column
+    assert (results.loc[results["alpha"] == 0, "projection:futurist"].abs() < 1e-9).all()
+    assert (results.loc[results["alpha"] == 16, "projection:futurist"].abs() > 0).any()
+    best = json.loads((out / "recommended.json").read_text())
+    assert "unsteered_perplexity" in best
+    assert (out / "figures" / "heatmaps.html").is_file()
+    assert "layer_sweep" in (out / "command.txt").read_text()
+
+
+def test_killed_sweep_resumes_without_losing_cells(tiny_model_dir, tiny_vectors, tmp_path, monkeypatch):
+    reference = layer_sweep.main(_argv(tiny_model_dir, tiny_vectors, tmp_path / "ref"))
+    real = layer_sweep.run_grid
+    calls = {"n": 0}
+
+    def dying(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("killed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(layer_sweep, "run_grid", dying)
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        layer_sweep.main(_argv(tiny_model_dir, tiny_vectors, out))
+    finished = (out / "cells.jsonl").read_text().splitlines()
+    assert len(finished) == 2  # the first chunk of two cells survived the kill
+    monkeypatch.setattr(layer_sweep, "run_grid", real)
+    resumed = layer_sweep.main(_argv(tiny_model_dir, tiny_vectors, out))
+    assert (out / "cells.jsonl").read_text().splitlines()[:2] == finished
+    pd.testing.assert_frame_equal(resumed.sort_values(["block", "alpha"]).reset_index(drop=True),
+                                  reference.sort_values(["block", "alpha"]).reset_index(drop=True))
+
+
+def test_relative_alphas_and_bad_layers(tiny_model_dir, tiny_vectors, tmp_path):
+    agg = layer_sweep.main(_argv(tiny_model_dir, tiny_vectors, tmp_path / "rel", "--relative"))
+    steered = agg[agg["alpha"] != 0]
+    assert set(steered["relative_alpha"].round(6)) == {4.0, 16.0}
+    with pytest.raises(ValueError, match="out of range"):
+        layer_sweep.main(_argv(tiny_model_dir, tiny_vectors, tmp_path / "bad")[:4] + ["--layers", "9", "--out", str(tmp_path / "bad")])
+
+
+def test_recommend():
+    agg = pd.DataFrame({"alpha": [0, 4, 8], "perplexity": [10.0, 12.0, 40.0], "trait_mean": [0.1, 0.2, 0.5],
+                        "block": [1, 1, 1], "paper_layer": [2, 2, 2], "relative_alpha": [0, 0.1, 0.2]})
+    best = layer_sweep.recommend(agg, 1.5)
+    assert best["cell"]["alpha"] == 4 and best["trait_gain"] == pytest.approx(0.1)
+    assert layer_sweep.recommend(agg, 1.1)["cell"] is None
