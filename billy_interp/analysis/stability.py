@@ -1,0 +1,86 @@
+"""Are persona vectors stable? Seed-to-seed cosines, split-half reliability, bootstrap CIs.
+
+Inputs are vectors re-extracted with different seeds (``python -m billy_interp.extract --seeds
+0,1,2``) and the per-row pooled activations of one extraction (``extraction.pool_table``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+from billy_interp.vectors import PersonaVector
+
+__all__ = ["seed_cosines", "split_half", "bootstrap_cosine"]
+
+
+def _cos(a: Tensor, b: Tensor) -> Tensor:
+    return torch.nn.functional.cosine_similarity(a.double(), b.double(), dim=-1)
+
+
+def seed_cosines(vectors_by_seed: Mapping[int, PersonaVector], n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Per block: mean pairwise cosine between seeds, with a bootstrap CI over seed pairs."""
+    if len(vectors_by_seed) < 2:
+        raise ValueError("stability across seeds needs at least two seeds")
+    seeds = sorted(vectors_by_seed)
+    hooks = vectors_by_seed[seeds[0]].hooks
+    rng = np.random.default_rng(seed)
+    rows = []
+    for hook in hooks:
+        pairs = np.array([float(_cos(vectors_by_seed[a][hook], vectors_by_seed[b][hook]))
+                          for a, b in itertools.combinations(seeds, 2)])
+        boots = rng.choice(pairs, size=(n_boot, len(pairs))).mean(1)
+        block = int(hook.split(".")[1])
+        rows.append({"block": block, "paper_layer": block + 1, "mean_cosine": pairs.mean(), "min_cosine": pairs.min(),
+                     "ci_low": np.quantile(boots, 0.025), "ci_high": np.quantile(boots, 0.975), "n_pairs": len(pairs)})
+    return pd.DataFrame(rows)
+
+
+def _diff(pooled: Tensor, signs: Tensor, rows: Tensor) -> Tensor:
+    s = signs[rows]
+    return pooled[rows][s == 1].mean(0) - pooled[rows][s == -1].mean(0)
+
+
+def split_half(
+    pooled: Float[Tensor, "row layer d_model"], signs: Sequence[int], n_splits: int = 20, seed: int = 0
+) -> pd.DataFrame:
+    """Per block: mean cosine between vectors from two random disjoint halves (stratified by sign),
+    and its Spearman-Brown projection to the full sample size, 2r / (1 + r)."""
+    signs_t = torch.tensor(list(signs))
+    pos, neg = torch.nonzero(signs_t == 1)[:, 0], torch.nonzero(signs_t == -1)[:, 0]
+    if len(pos) < 2 or len(neg) < 2:
+        raise ValueError("split-half needs at least two D+ and two D- rows")
+    g = torch.Generator().manual_seed(seed)
+    cosines = []
+    for _ in range(n_splits):
+        p, n = pos[torch.randperm(len(pos), generator=g)], neg[torch.randperm(len(neg), generator=g)]
+        half_a = torch.cat([p[: len(p) // 2], n[: len(n) // 2]])
+        half_b = torch.cat([p[len(p) // 2 :], n[len(n) // 2 :]])
+        cosines.append(_cos(_diff(pooled, signs_t, half_a), _diff(pooled, signs_t, half_b)))
+    r = torch.stack(cosines).mean(0)
+    return pd.DataFrame({"block": range(pooled.shape[1]), "split_half_cosine": r.tolist(),
+                         "spearman_brown": (2 * r / (1 + r)).tolist()})
+
+
+def bootstrap_cosine(
+    pooled: Float[Tensor, "row layer d_model"], signs: Sequence[int], n_boot: int = 200, seed: int = 0
+) -> pd.DataFrame:
+    """Per block: cosine of bootstrap-resampled vectors with the full-sample vector (mean, 95% CI)."""
+    signs_t = torch.tensor(list(signs))
+    full = _diff(pooled, signs_t, torch.arange(len(signs_t)))
+    pos, neg = torch.nonzero(signs_t == 1)[:, 0], torch.nonzero(signs_t == -1)[:, 0]
+    g = torch.Generator().manual_seed(seed)
+    draws = []
+    for _ in range(n_boot):
+        rows = torch.cat([pos[torch.randint(len(pos), (len(pos),), generator=g)],
+                          neg[torch.randint(len(neg), (len(neg),), generator=g)]])
+        draws.append(_cos(_diff(pooled, signs_t, rows), full))
+    stack = torch.stack(draws)
+    return pd.DataFrame({"block": range(pooled.shape[1]), "mean_cosine": stack.mean(0).tolist(),
+                         "ci_low": stack.quantile(0.025, dim=0).tolist(), "ci_high": stack.quantile(0.975, dim=0).tolist()})
