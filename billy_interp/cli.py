@@ -18,7 +18,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["build_parser", "parse_config", "write_run_record"]
+__all__ = ["build_parser", "parse_config", "write_run_record", "render_cli_reference", "ENTRY_POINTS"]
+
+# (module, config class name): every `python -m` entry point, for the generated reference.
+ENTRY_POINTS = (
+    ("billy_interp.layer_sweep", "SweepConfig"),
+    ("billy_interp.extract", "ExtractConfig"),
+    ("billy_interp.merge", "MergeConfig"),
+    ("billy_interp.benchmark", "BenchmarkConfig"),
+    ("billy_interp.demo", "DemoConfig"),
+    ("billy_interp.vector_report", "ReportConfig"),
+)
 
 T = TypeVar("T")
 
@@ -60,3 +70,30 @@ def write_run_record(run_dir: str | Path, config: Any, argv: Sequence[str] | Non
     (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=1, default=str))
     args = list(sys.argv[1:] if argv is None else argv)
     (run_dir / "command.txt").write_text(f"python -m {module} {shlex.join(args)}\n")
+
+
+def render_cli_reference() -> str:
+    """Markdown reference of every entry point, generated from its config dataclass."""
+    import importlib
+
+    lines = ["# CLI reference", "",
+             "Generated from the config dataclasses by `python -m billy_interp.cli > docs/cli.md` "
+             "(a test fails when this file is stale). Booleans take `--flag` / `--no-flag`.", ""]
+    for module_name, class_name in ENTRY_POINTS:
+        module = importlib.import_module(module_name)
+        config_cls = getattr(module, class_name)
+        lines += [f"## `python -m {module_name}`", "", (config_cls.__doc__ or "").strip(), "",
+                  "| option | type | default | meaning |", "|---|---|---|---|"]
+        hints = typing.get_type_hints(config_cls)
+        for f in dataclasses.fields(config_cls):
+            hint = hints[f.name]
+            kind = "/".join(map(str, typing.get_args(hint))) if typing.get_origin(hint) is typing.Literal else getattr(hint, "__name__", str(hint))
+            default = "" if f.default is dataclasses.MISSING else f"`{f.default}`"
+            meaning = f.metadata.get("help", "").replace("|", "\\|")  # pipes would split the table cell
+            lines.append(f"| `--{f.name.replace('_', '-')}` | {kind} | {default} | {meaning} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(render_cli_reference())

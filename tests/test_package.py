@@ -13,3 +13,12 @@ def test_import_is_cheap_and_has_no_side_effects():
 def test_every_public_name_resolves():
     for name in billy_interp.__all__:
         assert getattr(billy_interp, name) is not None, name
+
+
+def test_cli_reference_is_up_to_date():
+    from pathlib import Path
+
+    from billy_interp.cli import render_cli_reference
+
+    docs = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+    assert docs.read_text() == render_cli_reference() + "\n", "regenerate: python -m billy_interp.cli > docs/cli.md"
