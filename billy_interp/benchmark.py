@@ -89,7 +89,8 @@ def _steering_for(model: SteerableModel, config: BenchmarkConfig, recipe: MergeR
 
 def _method(model: SteerableModel, config: BenchmarkConfig, name: str):
     common = dict(max_new_tokens=config.max_new_tokens, seed=config.seed, batch_size=config.batch_size,
-                  matched_decoding=config.matched_decoding, rounds=config.rounds)
+                  matched_decoding=config.matched_decoding, rounds=config.rounds,
+                  billy_temperature=model.default_temperature)
     if name.startswith("billy_k"):
         recipe = MergeRecipe.from_list(ABLATION_ORDER[: int(name[len("billy_k"):])])
         return make_method("billy", steering=_steering_for(model, config, recipe), **common)

@@ -60,7 +60,8 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     v_norm = float(merged[hook].norm())
     print(f"{model!r}\nsteering {hook} (paper layer {config.paper_layer}) with alpha={config.alpha}: "
           f"|v|={v_norm:.3f}, mean |h|={h_norm:.1f}, relative alpha*|v|/|h|={config.alpha * v_norm / h_norm:.4f}")
-    decoding = GenerationConfig.billy(max_new_tokens=config.max_new_tokens, seed=config.seed)
+    decoding = GenerationConfig.billy(max_new_tokens=config.max_new_tokens, seed=config.seed,
+                                      temperature=model.default_temperature)
     base = generate(model, list(PROMPTS), decoding)
     steered = generate(model, list(PROMPTS), decoding, merged.to_steering(config.alpha, [hook]))
     rows = []

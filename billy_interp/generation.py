@@ -69,7 +69,8 @@ class GenerationConfig:
     @classmethod
     def billy(cls, **overrides: object) -> GenerationConfig:
         """The paper's BILLY decoding: sampling with top_p 0.8, repetition_penalty 1.2,
-        no_repeat_ngram_size 4 at the model's default temperature (1.0 here). Its SA baselines
+        no_repeat_ngram_size 4, at the model's default temperature: pass
+        ``temperature=model.default_temperature`` (SmolLM2 sets none, so 1.0). Its SA baselines
         used T=0.7 *without* the penalties, a confound; pass the same overrides to compare."""
         base = dict(do_sample=True, top_p=0.8, repetition_penalty=1.2, no_repeat_ngram_size=4)
         base.update(overrides)

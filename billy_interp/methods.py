@@ -163,12 +163,14 @@ def make_method(
     steering: Steering | None = None,
     matched_decoding: bool = False,
     rounds: int = 5,
+    billy_temperature: float = 1.0,
 ) -> Method:
     """The paper's configuration of each method (BILLY needs ``steering``)."""
     if name not in METHOD_NAMES:
         raise ValueError(f"unknown method {name!r}; use one of {METHOD_NAMES}")
     base = GenerationConfig(max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size, do_sample=True)
-    billy = GenerationConfig.billy(max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size)
+    billy = GenerationConfig.billy(max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size,
+                                   temperature=billy_temperature)
     if matched_decoding:
         decoding = replace(billy, temperature={"sa": 0.7}.get(name, 1.0))
     elif name == "billy":

@@ -155,6 +155,14 @@ class SteerableModel:
             ids.update(gen_eos)
         return sorted(i for i in ids if i is not None)
 
+    @property
+    def default_temperature(self) -> float:
+        """The model's own sampling temperature (generation_config), 1.0 when it sets none.
+        The paper sampled BILLY at each model's default temperature."""
+        model = self.bridge.original_model if self.hf_model is None else self.hf_model
+        value = getattr(getattr(model, "generation_config", None), "temperature", None)
+        return float(value) if value else 1.0
+
     def runner(self, backend: Backend = "residual") -> Runner:
         if backend == "residual":
             return self.residual if self.residual is not None else self.bridge_runner
