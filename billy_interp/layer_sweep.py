@@ -119,7 +119,9 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
             except json.JSONDecodeError:
                 break
             done.add((record["block"], record["alpha"]))
-    todo = [(c, rel) for c, rel in cells if (c.block, c.alpha) not in done]
+    # alpha = 0 adds an exact zero, so every layer's baseline is the same run: generate it once.
+    zero_cells = [(c, rel) for c, rel in cells if c.alpha == 0]
+    todo = [(c, rel) for c, rel in cells if (c.block, c.alpha) not in done and (c.alpha != 0 or (c, rel) == zero_cells[0])]
     decoding = GenerationConfig(max_new_tokens=config.max_new_tokens, batch_size=config.batch_size)
     batch = model.encode_chat(prompts)
     chunks = [todo[i : i + config.cells_per_chunk] for i in range(0, len(todo), config.cells_per_chunk)]
@@ -136,8 +138,20 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
             for (cell, _), (_, rows) in zip(chunk, frame.groupby(["block", "alpha"], sort=False)):
                 handle.write(json.dumps({"block": cell.block, "alpha": cell.alpha,
                                          "rows": rows.drop(columns=["token_ids"]).to_dict("records")}) + "\n")
-    records = [r for line in log.read_text().splitlines() for r in json.loads(line)["rows"]]
-    results = pd.DataFrame(records)
+    logged = [json.loads(line) for line in log.read_text().splitlines()]
+    baseline = next((entry for entry in logged if entry["alpha"] == 0), None)
+    have = {(entry["block"], entry["alpha"]) for entry in logged}
+    if baseline is not None:
+        with open(log, "a", encoding="utf-8") as handle:
+            for cell, _ in zero_cells:
+                if (cell.block, 0.0) not in have:
+                    rows = [{**r, "block": cell.block, "paper_layer": cell.block + 1, "baseline_copied_from": baseline["block"]}
+                            for r in baseline["rows"]]
+                    entry = {"block": cell.block, "alpha": 0.0, "rows": rows}
+                    handle.write(json.dumps(entry) + "\n")
+                    logged.append(entry)
+    records = [r for entry in logged for r in entry["rows"]]
+    results = pd.DataFrame(records).drop(columns=["baseline_copied_from"], errors="ignore")
     trait_cols = [c for c in results.columns if c.startswith("trait:")]
     proj_cols = [c for c in results.columns if c.startswith("projection:")]
     results["trait_mean"] = results[trait_cols].mean(axis=1)
