@@ -164,9 +164,9 @@ def _generate_batch(
         for step in range(config.max_new_tokens):
             if cache is not None and step > 0:
                 state.at(ids.shape[1] - 1)
-                logits = runner.forward(ids[:, -1:], mask, positions[:, -1:], cache, last_only=True)
+                logits = runner.forward(ids[:, -1:], mask, positions[:, -1:], cache, keep_last=1)
             else:
-                logits = runner.forward(ids, mask, positions, cache, last_only=True)
+                logits = runner.forward(ids, mask, positions, cache, keep_last=1)
             passes += 1
             scores = processors(ids, logits[:, -1, :].float())
             token = _next_tokens(scores, config, generator)

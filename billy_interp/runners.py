@@ -87,7 +87,8 @@ def decoder_layers(hf_model: nn.Module) -> nn.ModuleList:
 class Runner(Protocol):
     """What steering, generation and activation collection need from a model.
 
-    ``forward`` returns logits for every position, or only the last with ``last_only``.
+    ``forward`` returns logits for every position, or for the last ``keep_last`` positions only
+    (the 49k-vocabulary unembedding is a large share of a small model's compute).
     """
 
     hook_points: Mapping[str, nn.Module]
@@ -98,7 +99,7 @@ class Runner(Protocol):
         attention_mask: Int[Tensor, "batch total"],
         position_ids: Int[Tensor, "batch pos"],
         past_key_values: Any | None = None,
-        last_only: bool = False,
+        keep_last: int = 0,
     ) -> Float[Tensor, "batch out_pos vocab"]: ...
 
     def hooks(self, fwd_hooks: Sequence[tuple[str, HookFn]]) -> contextlib.AbstractContextManager: ...
@@ -164,7 +165,7 @@ class ResidualRunner:
         attention_mask: Int[Tensor, "batch total"],
         position_ids: Int[Tensor, "batch pos"],
         past_key_values: Any | None = None,
-        last_only: bool = False,
+        keep_last: int = 0,
     ) -> Float[Tensor, "batch out_pos vocab"]:
         out = self.model(
             input_ids=input_ids,
@@ -172,7 +173,7 @@ class ResidualRunner:
             position_ids=position_ids,
             past_key_values=past_key_values,
             use_cache=past_key_values is not None,
-            logits_to_keep=1 if last_only else 0,  # skip the 49k-vocab unembedding at prefill
+            logits_to_keep=keep_last,  # unembed only the positions asked for (0 = all)
         )
         return out.logits
 
@@ -193,7 +194,7 @@ class BridgeRunner:
         attention_mask: Int[Tensor, "batch total"],
         position_ids: Int[Tensor, "batch pos"],
         past_key_values: Any | None = None,
-        last_only: bool = False,
+        keep_last: int = 0,
     ) -> Float[Tensor, "batch out_pos vocab"]:
         logits = self.bridge(
             input_ids,
@@ -203,7 +204,7 @@ class BridgeRunner:
             use_cache=past_key_values is not None,
             return_type="logits",
         )
-        return logits[:, -1:] if last_only else logits
+        return logits[:, -keep_last:] if keep_last else logits
 
     def hooks(self, fwd_hooks: Sequence[tuple[str, HookFn]]) -> contextlib.AbstractContextManager:
         return _temporary_hooks(self.hook_points, fwd_hooks)

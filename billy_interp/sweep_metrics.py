@@ -42,13 +42,14 @@ def perplexities(
         width = max(len(s) for s in seqs)
         ids = torch.tensor([[pad] * (width - len(s)) + s for s in seqs], device=model.device)
         mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs], device=model.device)
-        logits = model.runner().forward(ids, mask, left_padded_position_ids(mask))
-        logp = torch.log_softmax(logits[:, :-1].float(), -1).gather(-1, ids[:, 1:, None])[..., 0]
-        for row, (s, c) in enumerate(zip(seqs, chunk_c)):
+        keep = max(len(c) for c in chunk_c) + 1  # the positions that predict continuation tokens
+        logits = model.runner().forward(ids, mask, left_padded_position_ids(mask), keep_last=keep)
+        logp = torch.log_softmax(logits[:, :-1].float(), -1).gather(-1, ids[:, width - keep + 1 :, None])[..., 0]
+        for row, c in enumerate(chunk_c):
             if not c:
                 out.append(float("nan"))
                 continue
-            nll = -logp[row, width - len(c) - 1 : width - 1].mean()
+            nll = -logp[row, keep - 1 - len(c) :].mean()
             out.append(float(torch.exp(nll)))
     return out
 
@@ -85,7 +86,7 @@ def last_layer_projections(
             state.set_prompt(batch.attention_mask)
             with runner.hooks([(last, save)]):
                 runner.forward(batch.input_ids, batch.attention_mask,
-                               left_padded_position_ids(batch.attention_mask), last_only=True)
+                               left_padded_position_ids(batch.attention_mask), keep_last=1)
 
     run("base", None)
     run("steered", Steering(steering.deltas, "response"))

@@ -119,6 +119,9 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
         "activations, system prompt in context) and take P(D+ > D-). 0.5 is chance. `trait_gap` is the "
         "mean offline trait score of D+ minus D- extract responses (embedding proxy, not the paper's judge). "
         "Blocks are TL block indices: block `l` is the paper's layer `l+1`.", "",
+        "Caveat: with about 15 D+ and 15 D- held-out responses per persona, one AUC has a standard error "
+        "near 0.07, and the best of 30 layers is optimistically biased; `auc_at_layer_20` is the "
+        "pre-registered layer (the paper's).", "",
         f"**Reach AUC >= {config.threshold} at some layer (response-mean vector):** {', '.join(passing) or 'none'}.", "",
         f"**Do not:** {', '.join(failing) or 'none'}.", "",
         "## Per persona (response-mean vector, the paper's)", "", fmt(main_rows), "",

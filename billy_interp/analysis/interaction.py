@@ -69,7 +69,7 @@ def readout(
         state.set_prompt(batch.attention_mask)
         with runner.hooks([(h, save(h)) for h in hooks]):
             logits = runner.forward(batch.input_ids, batch.attention_mask,
-                                    left_padded_position_ids(batch.attention_mask), last_only=True)
+                                    left_padded_position_ids(batch.attention_mask), keep_last=1)
     return store, logits[:, -1].double()
 
 
