@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.billy-installed
 
-.PHONY: setup run test test-fast bench clean
+.PHONY: setup run sweep test test-fast bench clean
 
 # torch==2.13.0 first: it resolves to the CPU wheel on local disk. A bare `torch`, pulled in
 # by a dependency with no torch installed, would download a multi-GB CUDA build.
@@ -24,6 +24,10 @@ setup: $(STAMP)
 # Main job on the embedded SmolLM2-135M-Instruct.
 run: setup
 	$(PY) -m billy_interp.demo --out runs/demo
+
+# The layer x alpha sweep on the embedded model (paper-default recipe, all layers).
+sweep: setup
+	$(PY) -m billy_interp.layer_sweep --out runs/layer_sweep
 
 test: setup
 	$(PY) -m pytest -q --durations=15
