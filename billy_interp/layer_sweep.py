@@ -53,6 +53,7 @@ class SweepConfig:
     batch_size: int = field(default=32, metadata={"help": "rows per generation micro-batch"})
     cells_per_chunk: int = field(default=16, metadata={"help": "cells finished (and saved) together"})
     coherence_tolerance: float = field(default=1.5, metadata={"help": "recommended cell: perplexity <= tol x unsteered"})
+    distinct_tolerance: float = field(default=0.1, metadata={"help": "recommended cell: distinct-2 >= unsteered - tol"})
     model: str = field(default="embedded", metadata={"help": "HF name or path"})
     vectors_dir: str = field(default=DEFAULT_VECTORS_DIR, metadata={"help": "persona vectors"})
     out: str = field(default="runs/layer_sweep", metadata={"help": "run directory (resumable)"})
@@ -82,16 +83,22 @@ def _cells(config: SweepConfig, n_layers: int, scale: pd.DataFrame) -> list[tupl
     return cells
 
 
-def recommend(aggregate: pd.DataFrame, tolerance: float) -> dict:
-    """Highest mean trait gain whose perplexity stays within ``tolerance`` x the unsteered one."""
+def recommend(aggregate: pd.DataFrame, tolerance: float, distinct_tolerance: float = 0.1) -> dict:
+    """Highest mean trait gain among cells that stay coherent on both counts: perplexity under the
+    unsteered model within ``tolerance`` x the unsteered one, and distinct-2 at most
+    ``distinct_tolerance`` below it. (Perplexity alone rewards degenerate repetition such as
+    "futuristic futuristic ...", which the unsteered model finds easy to predict.)"""
     base = aggregate[aggregate["alpha"] == 0]
     if base.empty:
         raise ValueError("the alpha grid needs 0 (the unsteered baseline) to recommend a cell")
     base_ppl, base_trait = float(base["perplexity"].mean()), float(base["trait_mean"].mean())
-    ok = aggregate[(aggregate["alpha"] != 0) & (aggregate["perplexity"] <= tolerance * base_ppl)]
-    result = {"unsteered_perplexity": base_ppl, "unsteered_trait_mean": base_trait, "tolerance": tolerance}
+    base_distinct = float(base["distinct_2"].mean())
+    ok = aggregate[(aggregate["alpha"] != 0) & (aggregate["perplexity"] <= tolerance * base_ppl)
+                   & (aggregate["distinct_2"] >= base_distinct - distinct_tolerance)]
+    result = {"unsteered_perplexity": base_ppl, "unsteered_distinct_2": base_distinct,
+              "unsteered_trait_mean": base_trait, "tolerance": tolerance, "distinct_tolerance": distinct_tolerance}
     if ok.empty:
-        return {**result, "cell": None, "reason": "no steered cell keeps perplexity within tolerance"}
+        return {**result, "cell": None, "reason": "no steered cell stays within the coherence tolerances"}
     best = ok.loc[ok["trait_mean"].idxmax()]
     return {**result, "cell": {k: (float(v) if isinstance(v, (int, float)) else v) for k, v in best.items()},
             "trait_gain": float(best["trait_mean"]) - base_trait}
@@ -161,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
                *trait_cols, *proj_cols]
     aggregate = results.groupby(["block", "paper_layer", "alpha"], as_index=False)[numeric].mean()
     atomic_write(out / "aggregate.csv", lambda tmp: aggregate.to_csv(tmp, index=False))
-    best = recommend(aggregate, config.coherence_tolerance)
+    best = recommend(aggregate, config.coherence_tolerance, config.distinct_tolerance)
     atomic_write(out / "recommended.json", lambda tmp: tmp.write_text(json.dumps(best, indent=1)))
     made_by = f"python -m billy_interp.layer_sweep ({out})"
     fig = plot_sweep_heatmaps(aggregate, ["trait_mean", "projection_mean", "perplexity", "distinct_2", "originality"],
@@ -171,7 +178,8 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     if cell:
         print(f"recommended: paper layer {cell['paper_layer']:.0f} (blocks.{cell['block']:.0f}), alpha {cell['alpha']:.3g} "
               f"(relative {cell['relative_alpha']:.3g}): trait {cell['trait_mean']:.3f} vs {best['unsteered_trait_mean']:.3f} "
-              f"unsteered, perplexity {cell['perplexity']:.2f} vs {best['unsteered_perplexity']:.2f}")
+              f"unsteered, perplexity {cell['perplexity']:.2f} vs {best['unsteered_perplexity']:.2f}, "
+              f"distinct-2 {cell['distinct_2']:.2f} vs {best['unsteered_distinct_2']:.2f}")
     else:
         print(f"no recommended cell: {best['reason']}")
     print(f"table: {out / 'results.csv'}, aggregate: {out / 'aggregate.csv'}, figures: {', '.join(map(str, written))}")

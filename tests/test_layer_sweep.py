@@ -61,9 +61,11 @@ def test_relative_alphas_and_bad_layers(tiny_model_dir, tiny_vectors, tmp_path):
         layer_sweep.main(_argv(tiny_model_dir, tiny_vectors, tmp_path / "bad")[:4] + ["--layers", "9", "--out", str(tmp_path / "bad")])
 
 
-def test_recommend():
-    agg = pd.DataFrame({"alpha": [0, 4, 8], "perplexity": [10.0, 12.0, 40.0], "trait_mean": [0.1, 0.2, 0.5],
-                        "block": [1, 1, 1], "paper_layer": [2, 2, 2], "relative_alpha": [0, 0.1, 0.2]})
-    best = layer_sweep.recommend(agg, 1.5)
+def test_recommend_needs_both_coherence_checks():
+    agg = pd.DataFrame({"alpha": [0, 4, 8, 16], "perplexity": [10.0, 12.0, 40.0, 11.0],
+                        "distinct_2": [0.95, 0.9, 0.9, 0.06], "trait_mean": [0.1, 0.2, 0.5, 0.9],
+                        "block": [1] * 4, "paper_layer": [2] * 4, "relative_alpha": [0, 0.1, 0.2, 0.4]})
+    best = layer_sweep.recommend(agg, 1.5)  # alpha 16 is degenerate repetition with low perplexity
     assert best["cell"]["alpha"] == 4 and best["trait_gain"] == pytest.approx(0.1)
     assert layer_sweep.recommend(agg, 1.1)["cell"] is None
+    assert layer_sweep.recommend(agg, 1.5, distinct_tolerance=1.0)["cell"]["alpha"] == 16
