@@ -129,8 +129,9 @@ def main(argv=None) -> dict:
     lines += ["", f"Estimated compute per persona with the default extract settings (130 responses of 64 tokens): "
               f"{seconds:.0f} s.", "",
               f"Peak memory pooling {args.responses} responses (64 tokens each, all 30 layers, 3 poolings): "
-              f"RSS {memory['peak_mb']:.0f} MB, {memory['peak_mb'] - memory['baseline_mb']:.0f} MB above the loaded "
-              f"model; the pooled result itself is {memory['result_mb']:.0f} MB."]
+              f"process peak RSS {memory['peak_mb']:.0f} MB; pooling raised it by "
+              f"{memory['peak_mb'] - memory['baseline_mb']:.0f} MB above the peak reached while loading the model "
+              f"(ru_maxrss is a high-water mark); the pooled result itself is {memory['result_mb']:.0f} MB."]
     path.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return out

@@ -86,13 +86,17 @@ def main(argv: list[str] | None = None) -> dict:
                 times[key].append(_time(fn))
         tokens = batch_size * n_new
         med = {k: statistics.median(v) for k, v in times.items()}
+        # Paired ratios (each repeat runs HF, ours and the bridge back to back) cancel the slow
+        # drift of this shared machine better than a ratio of medians.
+        paired = [h / r for h, r in zip(times["hf"], times["residual"])]
+        paired_bridge = [h / b for h, b in zip(times["hf"], times["bridge"])]
         rows.append({
             "what": f"generate, batch {batch_size}, {n_new} new tokens",
             "hf_tok_s": tokens / med["hf"],
             "steered_tok_s": tokens / med["residual"],
-            "ratio": med["hf"] / med["residual"],
+            "ratio": statistics.median(paired), "ratio_min": min(paired), "ratio_max": max(paired),
             "bridge_tok_s": tokens / med["bridge"],
-            "bridge_ratio": med["hf"] / med["bridge"],
+            "bridge_ratio": statistics.median(paired_bridge),
         })
         print(rows[-1], flush=True)
 
@@ -116,11 +120,12 @@ def main(argv: list[str] | None = None) -> dict:
             times[key].append(_time(fn))
     med = {k: statistics.median(v) for k, v in times.items()}
     for key, label in (("pooled", "all-layer pooled (extraction)"), ("full", "all-layer full residuals")):
+        paired = [h / o for h, o in zip(times["hf"], times[key])]
         rows.append({
             "what": f"forward, batch 16 ({real_tokens} tokens), {label}",
             "hf_tok_s": real_tokens / med["hf"],
             "steered_tok_s": real_tokens / med[key],
-            "ratio": med["hf"] / med[key],
+            "ratio": statistics.median(paired), "ratio_min": min(paired), "ratio_max": max(paired),
         })
         print(rows[-1], flush=True)
 
@@ -134,13 +139,14 @@ def main(argv: list[str] | None = None) -> dict:
     out.with_suffix(".json").write_text(json.dumps(result, indent=1))
     lines = [
         f"Command: `{result['command'].strip()}` ({result['machine']}, torch {result['torch']}, "
-        f"median of {args.repeats} interleaved repeats)", "",
+        f"{args.repeats} interleaved repeats; tok/s are medians, ratios the median [min–max] of paired ratios)", "",
         "| measurement | plain HF tok/s | ours tok/s | ours ÷ HF | bridge tok/s | bridge ÷ HF |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         bridge = f"{r['bridge_tok_s']:.1f} | {r['bridge_ratio']:.2f}" if "bridge_tok_s" in r else "– | –"
-        lines.append(f"| {r['what']} | {r['hf_tok_s']:.1f} | {r['steered_tok_s']:.1f} | {r['ratio']:.2f} | {bridge} |")
+        spread = f"{r['ratio']:.2f} [{r['ratio_min']:.2f}–{r['ratio_max']:.2f}]"
+        lines.append(f"| {r['what']} | {r['hf_tok_s']:.1f} | {r['steered_tok_s']:.1f} | {spread} | {bridge} |")
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return result
