@@ -15,12 +15,18 @@ def _hf_greedy(reference, model, prompt, max_new_tokens):
     return out[0, batch.input_ids.shape[1]:].tolist()
 
 
+_HF_CACHE: dict = {}
+
+
 def _assert_same_as_hf(model, reference, n_tokens, backend):
+    """Ours (unsteered, and steered with alpha = 0) against plain HF greedy, prompt by prompt."""
+    key = (id(reference), n_tokens)
+    if key not in _HF_CACHE:  # the HF reference does not depend on backend or steering: run it once
+        _HF_CACHE[key] = [_hf_greedy(reference, model, p, n_tokens) for p in CHAT_PROMPTS]
     zero = Steering.from_vectors({model.layers.hook_name(model.layers.n_layers - 1): torch.ones(model.d_model)}, 0.0)
     for steering in (None, zero):
         ours = generate(model, CHAT_PROMPTS, GenerationConfig(max_new_tokens=n_tokens, backend=backend), steering)
-        for prompt, ids in zip(CHAT_PROMPTS, ours.token_ids):
-            theirs = _hf_greedy(reference, model, prompt, n_tokens)
+        for prompt, ids, theirs in zip(CHAT_PROMPTS, ours.token_ids, _HF_CACHE[key]):
             assert ids == theirs[: len(ids)] and len(ids) == len(theirs), prompt
 
 
