@@ -37,6 +37,7 @@ __all__ = [
     "export_gguf",
     "import_gguf",
     "atomic_write",
+    "read_jsonl_log",
 ]
 
 METADATA_KEY = "billy_interp"
@@ -59,6 +60,26 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def read_jsonl_log(path: str | Path) -> list[dict]:
+    """Records of an append-only JSONL resume log, up to a torn last line left by a killed writer.
+
+    The file is rewritten without the torn tail, so the next append starts on a clean line.
+    """
+    path = Path(path)
+    if not path.exists():
+        return []
+    records, torn = [], False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            torn = True
+            break  # everything before a torn line is complete
+    if torn:
+        atomic_write(path, lambda tmp: tmp.write_text("".join(json.dumps(r) + "\n" for r in records)))
+    return records
 
 
 def _check_finite(vector_like: dict[str, torch.Tensor], where: str) -> None:

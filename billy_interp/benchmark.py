@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from billy_interp.artifacts import read_jsonl_log
 from billy_interp.cli import parse_config, write_run_record
 from billy_interp.creativity import PROXY_LABEL, score_response
 from billy_interp.merge import DEFAULT_VECTORS_DIR, load_persona_vectors, parse_recipe
@@ -98,26 +99,12 @@ def _method(model: SteerableModel, config: BenchmarkConfig, name: str):
     return make_method(name, steering=steering, **common)
 
 
-def _done(path: Path) -> dict[tuple[str, str, str], dict]:
-    done = {}
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                break  # torn tail of a killed run
-            done[(record["task"], record["method"], record["item_id"])] = record
-    return done
-
-
 def run_benchmark(model: SteerableModel, config: BenchmarkConfig) -> pd.DataFrame:
     """Generate every (task, method, item) not yet in the run directory; return all records."""
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     log = out / "responses.jsonl"
-    done = _done(log)
-    with open(log, "w", encoding="utf-8") as handle:  # rewrite without a torn tail, then append
-        handle.writelines(json.dumps(r) + "\n" for r in done.values())
+    done = {(r["task"], r["method"], r["item_id"]): r for r in read_jsonl_log(log)}
     with open(log, "a", encoding="utf-8") as handle:
         for task_name in config.tasks():
             items = sample_items(load_task(task_name), config.n, config.seed)  # type: ignore[arg-type]

@@ -23,6 +23,7 @@ from typing import Literal
 import pandas as pd
 from tqdm.auto import tqdm
 
+from billy_interp.artifacts import read_jsonl_log
 from billy_interp.generation import GenerationConfig, generate
 from billy_interp.judge import Judge
 from billy_interp.model import SteerableModel
@@ -83,20 +84,6 @@ def plan_contrast(persona: Persona, plan: ContrastPlan) -> pd.DataFrame:
     return table
 
 
-def _read_done(path: Path) -> dict[int, dict]:
-    done: dict[int, dict] = {}
-    if not path.exists():
-        return done
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                break  # a torn last line from a killed run: everything before it is complete
-            done[int(record["row_id"])] = record
-    return done
-
-
 def generate_contrast(
     model: SteerableModel, persona: Persona, plan: ContrastPlan, run_dir: str | Path, *, progress: bool = True
 ) -> pd.DataFrame:
@@ -105,11 +92,7 @@ def generate_contrast(
     run_dir.mkdir(parents=True, exist_ok=True)
     table = plan_contrast(persona, plan)
     path = run_dir / RESPONSES_FILE
-    done = _read_done(path)
-    if done:  # drop a torn tail so appends start on a clean line
-        with open(path, "w", encoding="utf-8") as handle:
-            for record in done.values():
-                handle.write(json.dumps(record) + "\n")
+    done = {int(r["row_id"]): r for r in read_jsonl_log(path)}
     chunks = [table.iloc[i : i + plan.batch_size] for i in range(0, len(table), plan.batch_size)]
     with open(path, "a", encoding="utf-8") as handle:
         for index, chunk in enumerate(tqdm(chunks, desc=f"D± {persona.name}", disable=not progress)):

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from billy_interp.artifacts import atomic_write
+from billy_interp.artifacts import atomic_write, read_jsonl_log
 from billy_interp.cli import parse_config, write_run_record
 from billy_interp.figures import plot_sweep_heatmaps, save_figure
 from billy_interp.generation import GenerationConfig
@@ -118,14 +118,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     scale = relative_alpha_scale(model, prompts, vector)
     cells = _cells(config, model.layers.n_layers, scale)
     log = out / "cells.jsonl"
-    done = set()
-    if log.exists():
-        for line in log.read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                break
-            done.add((record["block"], record["alpha"]))
+    done = {(entry["block"], entry["alpha"]) for entry in read_jsonl_log(log)}
     # alpha = 0 adds an exact zero, so every layer's baseline is the same run: generate it once.
     zero_cells = [(c, rel) for c, rel in cells if c.alpha == 0]
     todo = [(c, rel) for c, rel in cells if (c.block, c.alpha) not in done and (c.alpha != 0 or (c, rel) == zero_cells[0])]
@@ -145,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
             for (cell, _), (_, rows) in zip(chunk, frame.groupby(["block", "alpha"], sort=False)):
                 handle.write(json.dumps({"block": cell.block, "alpha": cell.alpha,
                                          "rows": rows.drop(columns=["token_ids"]).to_dict("records")}) + "\n")
-    logged = [json.loads(line) for line in log.read_text().splitlines()]
+    logged = read_jsonl_log(log)
     baseline = next((entry for entry in logged if entry["alpha"] == 0), None)
     have = {(entry["block"], entry["alpha"]) for entry in logged}
     if baseline is not None:

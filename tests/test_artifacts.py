@@ -100,3 +100,13 @@ def test_gguf_round_trip_and_block0_is_reported(tmp_path):
     for h in w.hooks:
         assert torch.equal(v[h], w[h])
     assert w.metadata["persona"] == "futurist"
+
+
+def test_jsonl_log_stops_at_a_torn_line_and_rewrites_it_clean(tmp_path):
+    from billy_interp.artifacts import read_jsonl_log
+
+    path = tmp_path / "log.jsonl"
+    assert read_jsonl_log(path) == []
+    path.write_text('{"a": 1}\n{"a": 2}\n{"a": 3, "b"')
+    assert read_jsonl_log(path) == [{"a": 1}, {"a": 2}]
+    assert path.read_text() == '{"a": 1}\n{"a": 2}\n'  # appends now start on a clean line
