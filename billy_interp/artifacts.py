@@ -37,6 +37,8 @@ __all__ = [
     "export_gguf",
     "import_gguf",
     "atomic_write",
+    "write_csv",
+    "write_json",
     "read_jsonl_log",
 ]
 
@@ -60,6 +62,16 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def write_csv(table: Any, path: str | Path) -> Path:
+    """Write a pandas DataFrame as CSV, atomically."""
+    return atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
+
+
+def write_json(obj: Any, path: str | Path) -> Path:
+    """Write JSON (indent 1; non-JSON values as strings), atomically."""
+    return atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=1, default=str)))
 
 
 def read_jsonl_log(path: str | Path) -> list[dict]:

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from billy_interp.artifacts import read_jsonl_log
+from billy_interp.artifacts import read_jsonl_log, write_csv, write_json
 from billy_interp.cli import parse_config, write_run_record
 from billy_interp.creativity import PROXY_LABEL, score_response
 from billy_interp.merge import DEFAULT_VECTORS_DIR, load_persona_vectors, parse_recipe
@@ -54,6 +54,8 @@ class BenchmarkConfig:
                         metadata={"help": "BILLY merge recipe"})
     paper_layer: int = field(default=20, metadata={"help": "steering layer, hidden-state index"})
     alpha: float = field(default=2.0, metadata={"help": "raw steering strength"})
+    tuned: str = field(default="", metadata={"help": "for method billy_tuned: 'LAYER:ALPHA' (paper layer, raw alpha) "
+                                                     "or a layer_sweep run dir (its recommended.json)"})
     ablation: bool = field(default=False, metadata={"help": "BILLY with 1..7 merged personas instead of --methods"})
     matched_decoding: bool = field(default=False, metadata={"help": "give every method BILLY's decoding"})
     max_new_tokens: int = field(default=256, metadata={"help": "tokens per answer (per turn in discussion)"})
@@ -77,15 +79,36 @@ class BenchmarkConfig:
             return [f"billy_k{k}" for k in range(1, len(ABLATION_ORDER) + 1)]
         names = [m.strip() for m in self.methods.split(",") if m.strip()]
         for name in names:
-            if name not in METHOD_NAMES:
-                raise ValueError(f"unknown method {name!r}; use any of {METHOD_NAMES}")
+            if name not in (*METHOD_NAMES, "billy_tuned"):
+                raise ValueError(f"unknown method {name!r}; use any of {(*METHOD_NAMES, 'billy_tuned')}")
+        if "billy_tuned" in names:
+            self.tuned_cell()
         return names
 
+    def tuned_cell(self) -> tuple[int, float]:
+        """(paper layer, raw alpha) for ``billy_tuned``: given directly or read from a sweep's recommendation."""
+        if not self.tuned:
+            raise ValueError("method billy_tuned needs --tuned LAYER:ALPHA or --tuned <layer_sweep run dir>")
+        if ":" in self.tuned:
+            layer, alpha = self.tuned.split(":", 1)
+            try:
+                return int(layer), float(alpha)
+            except ValueError:
+                raise ValueError(f"--tuned {self.tuned!r}: expected LAYER:ALPHA such as 2:8") from None
+        path = Path(self.tuned) / "recommended.json"
+        if not path.exists():
+            raise ValueError(f"--tuned {self.tuned!r}: no {path}; run python -m billy_interp.layer_sweep first")
+        cell = json.loads(path.read_text()).get("cell")
+        if not cell:
+            raise ValueError(f"{path} recommends no cell, so there is nothing to tune BILLY with")
+        return int(cell["paper_layer"]), float(cell["alpha"])
 
-def _steering_for(model: SteerableModel, config: BenchmarkConfig, recipe: MergeRecipe):
+
+def _steering_for(model: SteerableModel, config: BenchmarkConfig, recipe: MergeRecipe,
+                  paper_layer: int | None = None, alpha: float | None = None):
     vectors = load_persona_vectors(list(recipe.weights), config.vectors_dir, model)
-    hook = model.layers.paper_layer_hook(config.paper_layer)
-    return merge(vectors, recipe).to_steering(config.alpha, [hook])
+    hook = model.layers.paper_layer_hook(config.paper_layer if paper_layer is None else paper_layer)
+    return merge(vectors, recipe).to_steering(config.alpha if alpha is None else alpha, [hook])
 
 
 def _method(model: SteerableModel, config: BenchmarkConfig, name: str):
@@ -95,6 +118,10 @@ def _method(model: SteerableModel, config: BenchmarkConfig, name: str):
     if name.startswith("billy_k"):
         recipe = MergeRecipe.from_list(ABLATION_ORDER[: int(name[len("billy_k"):])])
         return make_method("billy", steering=_steering_for(model, config, recipe), **common)
+    if name == "billy_tuned":
+        layer, alpha = config.tuned_cell()
+        steering = _steering_for(model, config, parse_recipe(config.recipe), layer, alpha)
+        return replace(make_method("billy", steering=steering, **common), name=name)
     steering = _steering_for(model, config, parse_recipe(config.recipe)) if name == "billy" else None
     return make_method(name, steering=steering, **common)
 
@@ -179,6 +206,9 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     config = parse_config(BenchmarkConfig, argv, __doc__)
     config.tasks(), config.method_names()  # validate before loading the model
     write_run_record(config.out, config, argv, "billy_interp.benchmark")
+    if "billy_tuned" in config.method_names():
+        layer, alpha = config.tuned_cell()
+        write_json({"paper_layer": layer, "alpha": alpha, "source": config.tuned}, Path(config.out) / "tuned.json")
     model = load_model(config.model)
     records = run_benchmark(model, config)
     judge = None
@@ -188,12 +218,12 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
         judge = Judge(JudgeConfig(model=config.judge_model, base_url=config.judge_base_url or None))
     scored, ideas = score(records, judge)
     out = Path(config.out)
-    scored.to_csv(out / "responses.csv", index=False)
-    ideas.to_csv(out / "ideas.csv", index=False)
+    write_csv(scored, out / "responses.csv")
+    write_csv(ideas, out / "ideas.csv")
     summary = summarize(scored, config.seed)
-    summary.to_csv(out / "summary.csv", index=False)
+    write_csv(summary, out / "summary.csv")
     eff = efficiency(scored, config.price_in, config.price_out)
-    eff.to_csv(out / "efficiency.csv", index=False)
+    write_csv(eff, out / "efficiency.csv")
     print(summary[summary["metric"] == "originality"].to_string(index=False))
     print(eff.to_string(index=False))
     print(f"scores are an {PROXY_LABEL}; tables in {out}")

@@ -28,6 +28,11 @@ ENTRY_POINTS = (
     ("billy_interp.benchmark", "BenchmarkConfig"),
     ("billy_interp.demo", "DemoConfig"),
     ("billy_interp.vector_report", "ReportConfig"),
+    ("billy_interp.stability", "StabilityConfig"),
+    ("billy_interp.geometry", "GeometryConfig"),
+    ("billy_interp.interaction", "InteractionConfig"),
+    ("billy_interp.projection", "ProjectionConfig"),
+    ("billy_interp.figures.build", "FiguresConfig"),
 )
 
 T = TypeVar("T")
@@ -67,9 +72,11 @@ def write_run_record(run_dir: str | Path, config: Any, argv: Sequence[str] | Non
     """``config.json`` and ``command.txt`` in the run directory: what ran, exactly."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=1, default=str))
+    from billy_interp.artifacts import atomic_write, write_json
+
+    write_json(dataclasses.asdict(config), run_dir / "config.json")
     args = list(sys.argv[1:] if argv is None else argv)
-    (run_dir / "command.txt").write_text(f"python -m {module} {shlex.join(args)}\n")
+    atomic_write(run_dir / "command.txt", lambda tmp: tmp.write_text(f"python -m {module} {shlex.join(args)}\n"))
 
 
 def render_cli_reference() -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from billy_interp.activations import collect_residuals
+from billy_interp.artifacts import write_csv
 from billy_interp.cli import parse_config, write_run_record
 from billy_interp.generation import GenerationConfig, generate
 from billy_interp.merge import DEFAULT_VECTORS_DIR, load_persona_vectors, parse_recipe
@@ -70,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
                  {"prompt": prompt, "condition": f"BILLY alpha={config.alpha} @ {hook}", "text": s}]
         print(f"\n=== {prompt}\n--- unsteered:\n{b}\n--- steered:\n{s}")
     table = pd.DataFrame(rows)
-    table.to_csv(Path(config.out) / "outputs.csv", index=False)
+    write_csv(table, Path(config.out) / "outputs.csv")
     print(f"\nwrote {Path(config.out) / 'outputs.csv'}")
     return table
 

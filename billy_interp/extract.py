@@ -17,11 +17,11 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 
-from billy_interp.artifacts import save_vector
+from billy_interp.artifacts import save_vector, write_csv, write_json
 from billy_interp.cli import parse_config, write_run_record
 from billy_interp.contrast import ContrastPlan, filter_contrast, generate_contrast, table_hash
 from billy_interp.extraction import Extractor, pool_table, separation_auc, vectors_from_pooled
@@ -78,6 +78,7 @@ class PersonaExtraction:
     vectors: dict  # pooling -> PersonaVector
     table: pd.DataFrame
     auc: pd.DataFrame
+    pooled: Any = None  # response-mean residuals of every table row, [row, layer, d_model]
 
 
 def _model_slug(model: SteerableModel) -> str:
@@ -138,7 +139,7 @@ def extract_persona(model: SteerableModel, persona: Persona, config: ExtractConf
     if not auc_table.empty:
         auc_table.insert(0, "persona", persona.name)
         auc_table.insert(1, "seed", seed)
-    return PersonaExtraction(persona.name, seed, vectors, table, auc_table)
+    return PersonaExtraction(persona.name, seed, vectors, table, auc_table, pooled["response_mean"])
 
 
 def save_extraction(result: PersonaExtraction, out_dir: Path, seed_suffix: bool) -> None:
@@ -149,9 +150,9 @@ def save_extraction(result: PersonaExtraction, out_dir: Path, seed_suffix: bool)
         save_vector(vector, out_dir / f"{stem}{suffix}.safetensors")
     table = result.table.copy()
     table["response_ids"] = table["response_ids"].map(json.dumps)
-    table.to_csv(out_dir / f"{stem}.data.csv", index=False)
+    write_csv(table, out_dir / f"{stem}.data.csv")
     if not result.auc.empty:
-        result.auc.to_csv(out_dir / f"{stem}.auc.csv", index=False)
+        write_csv(result.auc, out_dir / f"{stem}.auc.csv")
 
 
 def main(argv: Sequence[str] | None = None) -> list[PersonaExtraction]:
@@ -172,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> list[PersonaExtraction]:
             kept = int(((result.table["split"] == "extract") & result.table["kept"]).sum())
             print(f"{persona.name} seed {seed}: kept {kept} extract rows, best held-out AUC {best:.3f} -> {out_dir}")
             results.append(result)
-    (out_dir / "extract_config.json").write_text(json.dumps(asdict(config), indent=1))
+    write_json(asdict(config), out_dir / "extract_config.json")
     return results
 
 

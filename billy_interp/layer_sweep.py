@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from billy_interp.artifacts import atomic_write, read_jsonl_log
+from billy_interp.artifacts import read_jsonl_log, write_csv, write_json
 from billy_interp.cli import parse_config, write_run_record
 from billy_interp.figures import plot_sweep_heatmaps, save_figure
 from billy_interp.generation import GenerationConfig
@@ -156,13 +156,13 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     proj_cols = [c for c in results.columns if c.startswith("projection:")]
     results["trait_mean"] = results[trait_cols].mean(axis=1)
     results["projection_mean"] = results[proj_cols].mean(axis=1)
-    atomic_write(out / "results.csv", lambda tmp: results.to_csv(tmp, index=False))
+    write_csv(results, out / "results.csv")
     numeric = ["relative_alpha", "perplexity", "distinct_2", "originality", "trait_mean", "projection_mean",
                *trait_cols, *proj_cols]
     aggregate = results.groupby(["block", "paper_layer", "alpha"], as_index=False)[numeric].mean()
-    atomic_write(out / "aggregate.csv", lambda tmp: aggregate.to_csv(tmp, index=False))
+    write_csv(aggregate, out / "aggregate.csv")
     best = recommend(aggregate, config.coherence_tolerance, config.distinct_tolerance)
-    atomic_write(out / "recommended.json", lambda tmp: tmp.write_text(json.dumps(best, indent=1)))
+    write_json(best, out / "recommended.json")
     made_by = f"python -m billy_interp.layer_sweep ({out})"
     fig = plot_sweep_heatmaps(aggregate, ["trait_mean", "projection_mean", "perplexity", "distinct_2", "originality"],
                               title=f"{config.recipe}: layer x alpha ({'relative' if config.relative else 'raw'} alpha grid)")
@@ -176,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     else:
         print(f"no recommended cell: {best['reason']}")
     print(f"table: {out / 'results.csv'}, aggregate: {out / 'aggregate.csv'}, figures: {', '.join(map(str, written))}")
-    (out / "summary.json").write_text(json.dumps({"config": asdict(config), "n_cells": len(cells)}, indent=1))
+    write_json({"config": asdict(config), "n_cells": len(cells)}, out / "summary.json")
     return aggregate
 
 

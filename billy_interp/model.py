@@ -163,6 +163,17 @@ class SteerableModel:
         value = getattr(getattr(model, "generation_config", None), "temperature", None)
         return float(value) if value else 1.0
 
+    def unembed(self, resid: Tensor) -> Tensor:
+        """Logits from a final residual (``blocks.{n-1}.hook_resid_post``): final norm, then the
+        unembedding. Model-specific logit soft-capping (Gemma 2) is not applied."""
+        hf = self.bridge.original_model if self.hf_model is None else self.hf_model
+        decoder = hf.get_decoder() if hasattr(hf, "get_decoder") else hf.model
+        norm = getattr(decoder, "norm", None)
+        if norm is None:
+            raise NotImplementedError(f"{type(hf).__name__}: no final norm found at get_decoder().norm")
+        with torch.inference_mode():
+            return hf.get_output_embeddings()(norm(resid.to(self.dtype)))
+
     def runner(self, backend: Backend = "residual") -> Runner:
         if backend == "residual":
             return self.residual if self.residual is not None else self.bridge_runner

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from billy_interp.artifacts import atomic_write
 from billy_interp.cli import parse_config
 from billy_interp.merge import DEFAULT_VECTORS_DIR
 
@@ -142,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
             fmt(comparison), "", fmt(gaps), "",
         ]
     Path(config.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(config.out).write_text("\n".join(lines))
+    atomic_write(config.out, lambda tmp: tmp.write_text("\n".join(lines)))
     print(f"wrote {config.out}: {len(passing)} of {len(main_rows)} personas reach AUC >= {config.threshold}")
     return summary
 

@@ -1,0 +1,193 @@
+"""``python -m billy_interp.figures``: rebuild ``figures/`` from our run directories.
+
+    python -m billy_interp.figures                 # every run that exists; missing runs are listed
+    python -m billy_interp.figures --strict        # fail if any run is missing
+
+Reads only the tables the CLIs wrote (no model, no generation), so it takes seconds. Each figure
+is stamped with the command that produced its run (the run's ``command.txt``), and
+``figures/README.md`` indexes everything written:
+
+* Table 1 (task x method originality and elaboration, n and 95% CI) and the efficiency table,
+  from ``python -m billy_interp.benchmark``; Fig. 2 (ablation) from ``--ablation``;
+* Fig. 3 (projection panels), the response profile and the token view, from ``projection``;
+* the case study (one task answered under single vectors, the merged vector and MRP), from
+  ``interaction``'s ``texts.csv``;
+* our own: geometry, layer x alpha heatmaps, interaction residuals and stability.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from billy_interp.artifacts import atomic_write, write_csv
+from billy_interp.cli import parse_config
+from billy_interp.figures.benchmark import plot_ablation, plot_efficiency, plot_method_scores
+from billy_interp.figures.geometry import (
+    plot_cosine_slider,
+    plot_cosine_small_multiples,
+    plot_layer_norms,
+    plot_merge_part_cosines,
+    plot_pca_map,
+)
+from billy_interp.figures.interaction import plot_interaction_projections, plot_interaction_residuals
+from billy_interp.figures.output import save_figure
+from billy_interp.figures.projection import plot_position_profile, plot_projection_panels
+from billy_interp.figures.stability import plot_stability
+from billy_interp.figures.sweep import plot_sweep_heatmaps
+
+__all__ = ["FiguresConfig", "table1", "efficiency_table", "case_study", "build", "main"]
+
+
+@dataclass(frozen=True)
+class FiguresConfig:
+    """Rebuild the paper's tables and figures, and ours, from run directories."""
+
+    benchmark_dir: str = field(default="runs/benchmark/main", metadata={"help": "benchmark run (Table 1, efficiency)"})
+    ablation_dir: str = field(default="runs/benchmark/ablation", metadata={"help": "benchmark --ablation run (Fig. 2)"})
+    projection_dir: str = field(default="runs/projection", metadata={"help": "projection run (Fig. 3)"})
+    interaction_dir: str = field(default="runs/interaction", metadata={"help": "interaction run (and case study)"})
+    sweep_dir: str = field(default="runs/layer_sweep", metadata={"help": "layer_sweep run"})
+    geometry_dir: str = field(default="runs/geometry", metadata={"help": "geometry run"})
+    stability_dir: str = field(default="runs/stability", metadata={"help": "stability run"})
+    out: str = field(default="figures", metadata={"help": "output directory"})
+    strict: bool = field(default=False, metadata={"help": "fail when a run directory is missing"})
+
+
+def _ci(row: pd.Series) -> str:
+    return f"{row['mean']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+
+
+def table1(summary: pd.DataFrame, metrics: Sequence[str] = ("originality", "elaboration")) -> pd.DataFrame:
+    """Task x method rows, one 'mean [95% CI]' column per metric, and n."""
+    sub = summary[summary["metric"].isin(metrics)].copy()
+    if sub.empty:
+        raise ValueError(f"summary has no rows for {list(metrics)}")
+    sub["cell"] = sub.apply(_ci, axis=1)
+    wide = sub.pivot_table(index=["task", "method"], columns="metric", values="cell", aggfunc="first")
+    wide["n"] = sub.groupby(["task", "method"])["n"].max()
+    return wide.reset_index()[["task", "method", "n", *[m for m in metrics if m in wide.columns]]]
+
+
+def efficiency_table(efficiency: pd.DataFrame) -> pd.DataFrame:
+    """Per-query seconds, tokens, passes and cost, with ratios to BILLY where it ran."""
+    columns = [c for c in ("method", "n", "seconds", "input_tokens", "output_tokens", "forward_passes", "calls",
+                           "cost_usd", "seconds_vs_billy", "input_tokens_vs_billy", "output_tokens_vs_billy")
+               if c in efficiency.columns]
+    return efficiency[columns].round(4)
+
+
+def case_study(texts: pd.DataFrame, question: str | None = None, alpha: float | None = None) -> pd.DataFrame:
+    """One task's answers under base, MRP prompting, each single vector and the merged vector."""
+    question = question or texts["question"].iloc[0]
+    steered = texts[texts["alpha"] > 0]
+    alpha = alpha if alpha is not None else float(steered["alpha"].min()) if not steered.empty else 0.0
+    chosen = texts[(texts["question"] == question) & ((texts["alpha"] == alpha) | (texts["alpha"] == 0))]
+    if chosen.empty:
+        raise ValueError(f"no answers for {question!r} at alpha {alpha}")
+    return chosen[["condition", "alpha", "text"]].reset_index(drop=True).assign(question=question)
+
+
+def _made_by(run: Path) -> str:
+    command = run / "command.txt"
+    return (command.read_text().strip() if command.exists() else f"run {run}") + f"  [{run}]"
+
+
+def _markdown(frame: pd.DataFrame) -> str:
+    return frame.to_markdown(index=False) + "\n"
+
+
+def build(config: FiguresConfig) -> pd.DataFrame:
+    """Write every figure and table whose run exists; return the index (name, file, source)."""
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    index: list[dict] = []
+    missing: list[str] = []
+
+    def emit(name: str, run: Path, make: Callable[[], object], what: str) -> None:
+        made_by = _made_by(run)
+        result = make()
+        if isinstance(result, pd.DataFrame):
+            write_csv(result, out / f"{name}.csv")
+            atomic_write(out / f"{name}.md", lambda tmp: tmp.write_text(f"<!-- {made_by} -->\n" + _markdown(result)))
+            files = [out / f"{name}.md", out / f"{name}.csv"]
+        else:
+            files = save_figure(result, out / name, made_by, plotlyjs="directory")
+        index.append({"name": name, "what": what, "files": ", ".join(p.name for p in files), "source": made_by})
+
+    def run_dir(path: str, needed: str) -> Path | None:
+        run = Path(path)
+        if not (run / needed).exists():
+            missing.append(f"{run / needed}")
+            return None
+        return run
+
+    if run := run_dir(config.benchmark_dir, "summary.csv"):
+        summary = pd.read_csv(run / "summary.csv")
+        emit("table1", run, lambda: table1(summary), "Table 1: originality and elaboration by task and method")
+        emit("table1_bars", run, lambda: plot_method_scores(summary), "Table 1 as bars with 95% CIs")
+        eff = pd.read_csv(run / "efficiency.csv")
+        emit("efficiency", run, lambda: efficiency_table(eff), "efficiency table (per query)")
+        emit("efficiency_bars", run, lambda: plot_efficiency(eff), "efficiency, log scale")
+    if run := run_dir(config.ablation_dir, "summary.csv"):
+        summary = pd.read_csv(run / "summary.csv")
+        emit("fig2_ablation", run, lambda: plot_ablation(summary), "Fig. 2: originality vs merged personas")
+    if run := run_dir(config.projection_dir, "projection_summary.csv"):
+        proj = pd.read_csv(run / "projection_summary.csv")
+        overall = proj[proj["kind"] == "all"]
+        emit("fig3_projection", run, lambda: plot_projection_panels(overall), "Fig. 3: prompting vs steering projections")
+        if (run / "position_profile.csv").exists():
+            profile = pd.read_csv(run / "position_profile.csv")
+            directions = list(dict.fromkeys(overall["direction"]))
+            emit("projection_profile", run, lambda: plot_position_profile(profile, directions),
+                 "per-token projection through the response")
+        if (run / "figures" / "token_view.html").exists():
+            shutil.copyfile(run / "figures" / "token_view.html", out / "token_view.html")
+            index.append({"name": "token_view", "what": "circuitsvis per-token projections", "files": "token_view.html",
+                          "source": _made_by(run)})
+    if run := run_dir(config.interaction_dir, "interaction.csv"):
+        table = pd.read_csv(run / "interaction.csv")
+        emit("interaction_residuals", run, lambda: plot_interaction_residuals(table), "interaction residual vs layer")
+        alphas = sorted(table["alpha"].unique())
+        emit("interaction_projections", run, lambda: plot_interaction_projections(table, alphas[0], table["position"].iloc[0]),
+             "merged vs linear vs single effects along persona directions")
+        if (run / "texts.csv").exists():
+            texts = pd.read_csv(run / "texts.csv")
+            emit("case_study", run, lambda: case_study(texts), "case study: single vectors vs merged vs MRP")
+    if run := run_dir(config.sweep_dir, "aggregate.csv"):
+        agg = pd.read_csv(run / "aggregate.csv")
+        metrics = [m for m in ("trait_mean", "projection_mean", "perplexity", "distinct_2", "originality") if m in agg]
+        emit("sweep_heatmaps", run, lambda: plot_sweep_heatmaps(agg, metrics, "layer x alpha sweep"), "layer x alpha heatmaps")
+    if run := run_dir(config.geometry_dir, "cosines.csv"):
+        cos, norms = pd.read_csv(run / "cosines.csv"), pd.read_csv(run / "norms.csv")
+        parts, pca = pd.read_csv(run / "merge_parts.csv"), pd.read_csv(run / "pca.csv")
+        blocks = sorted(int(b) for b in cos["block"].unique())
+        picks = sorted({blocks[1], blocks[len(blocks) // 3], blocks[2 * len(blocks) // 3], blocks[-2]})
+        h = norms.groupby("block")["h_norm"].first() if "h_norm" in norms else None
+        emit("geometry_cosine_slider", run, lambda: plot_cosine_slider(cos), "cosine matrix with a layer slider")
+        emit("geometry_small_multiples", run, lambda: plot_cosine_small_multiples(cos, picks), "cosines at selected layers")
+        emit("geometry_norms", run, lambda: plot_layer_norms(norms[["persona", "block", "norm"]], h), "vector norms by layer")
+        emit("geometry_merge_parts", run, lambda: plot_merge_part_cosines(parts), "merged vector vs its parts")
+        emit("geometry_pca", run, lambda: plot_pca_map(pca, int(pca["block"].iloc[0])), "PCA map of persona vectors")
+    if run := run_dir(config.stability_dir, "stability.csv"):
+        stab = pd.read_csv(run / "stability.csv")
+        emit("stability", run, lambda: plot_stability(stab), "stability across seeds")
+    if missing and config.strict:
+        raise FileNotFoundError("missing runs: " + ", ".join(missing))
+    frame = pd.DataFrame(index)
+    note = "".join(f"- not built, run missing: `{m}`\n" for m in missing)
+    atomic_write(out / "README.md", lambda tmp: tmp.write_text(
+        "# Figures and tables\n\nRebuilt by `python -m billy_interp.figures` from the runs named below.\n\n"
+        + (_markdown(frame) if not frame.empty else "(nothing built)\n") + ("\n" + note if note else "")))
+    return frame
+
+
+def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
+    config = parse_config(FiguresConfig, argv, __doc__)
+    frame = build(config)
+    print(f"{len(frame)} figures and tables in {config.out}/ (index: {Path(config.out) / 'README.md'})")
+    return frame

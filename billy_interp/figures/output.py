@@ -1,0 +1,39 @@
+"""Writing figures: HTML always, PNG where a renderer exists, and a note of what made them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import plotly.graph_objects as go
+
+__all__ = ["save_figure"]
+
+
+def save_figure(fig: go.Figure, path: str | Path, made_by: str = "", plotlyjs: bool | str = True) -> list[Path]:
+    """Write ``path.html`` (and ``path.png`` when possible); returns what was written.
+
+    ``made_by`` (the command and run that made the figure) is stamped under the plot. A missing
+    PNG renderer (kaleido or Chromium) is reported, never raised, so a main job cannot fail on it.
+    HTML is written to a temporary name and renamed, so a killed job leaves no half file.
+    ``plotlyjs=True`` inlines plotly.js (self-contained, offline, ~4.6 MB); ``"directory"`` refers
+    to one ``plotly.min.js`` beside the HTML files (written once), for a folder of many figures.
+    """
+    from billy_interp.artifacts import atomic_write
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if made_by:
+        fig.add_annotation(text=made_by, xref="paper", yref="paper", x=0, y=-0.18, showarrow=False,
+                           font={"size": 9, "color": "gray"}, xanchor="left")
+    written = [atomic_write(path.with_suffix(".html"), lambda tmp: fig.write_html(tmp, include_plotlyjs=plotlyjs))]
+    if plotlyjs == "directory" and not (path.parent / "plotly.min.js").exists():
+        from plotly.offline import get_plotlyjs
+
+        atomic_write(path.parent / "plotly.min.js", lambda tmp: tmp.write_text(get_plotlyjs(), encoding="utf-8"))
+    try:
+        png = path.with_suffix(".png")
+        atomic_write(png, lambda tmp: tmp.write_bytes(fig.to_image(format="png")))
+        written.append(png)
+    except Exception as error:  # no kaleido or no Chromium: HTML only
+        print(f"PNG skipped for {path.name}: {type(error).__name__}: {str(error)[:120]}")
+    return written

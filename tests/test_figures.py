@@ -1,0 +1,115 @@
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from billy_interp import figures
+from billy_interp.figures.build import FiguresConfig, build, case_study, efficiency_table, table1
+
+
+def _summary():
+    rows = []
+    for task in ("aut", "instances"):
+        for method in ("sa", "billy", "billy_k1", "billy_k2"):
+            for metric in ("originality", "elaboration"):
+                rows.append({"task": task, "method": method, "metric": metric, "n": 3, "mean": 0.5, "std": 0.1,
+                             "ci_low": 0.4, "ci_high": 0.6, "scorer": "offline proxy"})
+    return pd.DataFrame(rows)
+
+
+def _cosines():
+    rows = []
+    for block in range(3):
+        for a in ("x", "y"):
+            for b in ("x", "y"):
+                rows.append({"block": block, "paper_layer": block + 1, "persona_a": a, "persona_b": b,
+                             "cosine": 1.0 if a == b else 0.1 * block})
+    return pd.DataFrame(rows)
+
+
+def test_every_figure_function_returns_a_figure_from_a_small_table():
+    cos = _cosines()
+    norms = pd.DataFrame({"persona": ["x", "x", "y", "y"], "block": [0, 1, 0, 1], "norm": [1.0, 2.0, 1.5, 2.5]})
+    parts = pd.DataFrame({"block": [0, 1], "part": ["x", "x"], "method": "mean", "cosine": [0.9, 0.8]})
+    pca = pd.DataFrame({"persona": ["x", "y"], "pc1": [1.0, -1.0], "pc2": [0.0, 0.0], "explained_1": 1.0, "explained_2": 0.0})
+    stability = pd.DataFrame({"persona": "x", "block": [0, 1], "paper_layer": [1, 2], "measure": "seed_cosine",
+                              "value": [0.9, 0.95], "ci_low": [0.85, 0.9], "ci_high": [0.95, 0.99]})
+    inter = pd.DataFrame({"alpha": 2.0, "block": [0, 1, 0, 1], "position": "last",
+                          "quantity": ["interaction_residual"] * 2 + ["projection:merged"] * 2,
+                          "direction": ["", "", "x", "x"], "value": [0.1, 0.2, 1.0, 1.1], "sem": 0.01})
+    proj = pd.DataFrame({"condition": ["Base", "Base", "BILLY", "BILLY"], "direction": "x", "block": [0, 1, 0, 1],
+                         "paper_layer": [1, 2, 1, 2], "mean": [0.1, 0.2, 2.0, 1.5], "ci_low": 0.0, "ci_high": 2.5})
+    profile = pd.DataFrame({"condition": "c", "direction": "x", "relative_position": [0.25, 0.75], "mean": [0.1, 0.2],
+                            "sem": 0.01})
+    agg = pd.DataFrame({"paper_layer": [1, 1, 2, 2], "alpha": [0, 4, 0, 4], "trait_mean": [0.0, 0.1, 0.0, 0.2]})
+    eff = pd.DataFrame({"method": ["sa", "billy"], "seconds": [1.0, 2.0], "input_tokens": [10, 12], "output_tokens": [100, 90]})
+    made = [
+        figures.plot_cosine_matrix(cos, 1), figures.plot_cosine_slider(cos), figures.plot_cosine_small_multiples(cos, [0, 2]),
+        figures.plot_layer_norms(norms, pd.Series([10.0, 20.0], index=[0, 1])), figures.plot_merge_part_cosines(parts),
+        figures.plot_pca_map(pca, 1), figures.plot_stability(stability), figures.plot_interaction_residuals(inter),
+        figures.plot_interaction_projections(inter, 2.0), figures.plot_projection_panels(proj),
+        figures.plot_position_profile(profile), figures.plot_sweep_heatmaps(agg, ["trait_mean"]),
+        figures.plot_method_scores(_summary()), figures.plot_efficiency(eff), figures.plot_ablation(_summary()),
+    ]
+    assert all(isinstance(f, go.Figure) and len(f.data) > 0 for f in made)
+    slider = made[1]
+    assert len(slider.frames) == 3 and slider.layout.sliders[0].steps[2].label == "3"
+
+
+def test_figure_functions_name_missing_data():
+    with pytest.raises(ValueError, match="no cosines at block 7"):
+        figures.plot_cosine_matrix(_cosines(), 7)
+    with pytest.raises(ValueError, match="--ablation"):
+        figures.plot_ablation(_summary().assign(method="sa"))
+    with pytest.raises(ValueError, match="no columns"):
+        figures.plot_sweep_heatmaps(pd.DataFrame({"paper_layer": [1], "alpha": [0]}), ["trait_mean"])
+
+
+def test_save_figure_writes_html_and_stamps_the_command(tmp_path):
+    fig = figures.plot_cosine_matrix(_cosines(), 0)
+    written = figures.save_figure(fig, tmp_path / "f" / "cos", made_by="python -m x --y", plotlyjs="directory")
+    html = (tmp_path / "f" / "cos.html").read_text()
+    assert written[0].name == "cos.html" and "python -m x --y" in html
+    assert (tmp_path / "f" / "plotly.min.js").stat().st_size > 1_000_000 and len(html) < 200_000
+    assert not list((tmp_path / "f").glob("*.tmp"))
+
+
+def test_token_view_writes_one_div_per_view_and_the_bundle_once(tmp_path):
+    views = [{"title": f"view {i} <b>", "tokens": ["a", "b", "c"], "values": np.ones((3, 2)) * i, "labels": ["x", "y"]}
+             for i in range(3)]
+    html = figures.write_token_view(views, tmp_path / "tv.html").read_text()
+    assert html.count('<div class="token-view">') == 3 and html.count("CircuitsVis.render(") == 3
+    assert html.count("view 1 &lt;b>") == 1
+    assert len(html) < 2 * 1_300_000  # the 1.3 MB bundle is inlined once, not per view
+    with pytest.raises(ValueError, match="do not match"):
+        figures.write_token_view([{**views[0], "values": np.ones((2, 2))}], tmp_path / "bad.html")
+
+
+def test_tables_from_small_runs():
+    t1 = table1(_summary())
+    assert list(t1.columns) == ["task", "method", "n", "originality", "elaboration"]
+    assert t1["originality"].iloc[0] == "0.500 [0.400, 0.600]"
+    eff = efficiency_table(pd.DataFrame({"method": ["billy"], "n": [2], "seconds": [1.23456], "input_tokens": [3.0]}))
+    assert eff["seconds"].iloc[0] == 1.2346
+    texts = pd.DataFrame({"condition": ["base", "merged", "merged", "mrp_prompt"], "alpha": [0, 2, 8, 0],
+                          "question": "q", "text": ["a", "b", "c", "d"]})
+    assert list(case_study(texts)["condition"]) == ["base", "merged", "mrp_prompt"]
+
+
+def test_build_rebuilds_from_run_dirs_and_lists_missing_ones(tmp_path):
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    _summary().to_csv(bench / "summary.csv", index=False)
+    pd.DataFrame({"method": ["sa", "billy"], "n": 2, "seconds": [1.0, 2.0], "input_tokens": [1, 2],
+                  "output_tokens": [3, 4]}).to_csv(bench / "efficiency.csv", index=False)
+    (bench / "command.txt").write_text("python -m billy_interp.benchmark --n 2\n")
+    absent = str(tmp_path / "absent")
+    config = FiguresConfig(benchmark_dir=str(bench), ablation_dir=str(bench), projection_dir=absent, interaction_dir=absent,
+                           sweep_dir=absent, geometry_dir=absent, stability_dir=absent, out=str(tmp_path / "figs"))
+    index = build(config)
+    assert {"table1", "table1_bars", "efficiency", "efficiency_bars", "fig2_ablation"} == set(index["name"])
+    readme = (tmp_path / "figs" / "README.md").read_text()
+    assert "python -m billy_interp.benchmark --n 2" in readme and "run missing" in readme
+    assert "python -m billy_interp.benchmark --n 2" in (tmp_path / "figs" / "table1.md").read_text()
+    with pytest.raises(FileNotFoundError, match="absent"):
+        build(FiguresConfig(**{**config.__dict__, "strict": True}))

@@ -1,0 +1,56 @@
+import pandas as pd
+import pytest
+import torch
+
+from billy_interp.stability import StabilityConfig, main, per_seed_measures, summarize_stability
+
+
+def _table(n=40):
+    return pd.DataFrame({"split": ["extract"] * (n - 8) + ["eval"] * 8, "kept": True,
+                         "sign": [1, -1] * (n // 2), "trait_score": [0.3, 0.1] * (n // 2)})
+
+
+def test_per_seed_measures_are_tidy_and_carry_the_trait_gap():
+    g = torch.Generator().manual_seed(0)
+    table = _table()
+    pooled = torch.randn(len(table), 2, 16, generator=g)
+    pooled[torch.tensor(table["sign"].to_numpy()) == 1] += 3.0
+    auc = pd.DataFrame({"pooling": "response_mean", "block": [0, 1], "auc": [0.9, 1.0]})
+    frame = per_seed_measures(pooled, table, auc, n_splits=5, n_boot=20, seed=7)
+    assert set(frame["measure"]) == {"split_half_cosine", "spearman_brown", "bootstrap_cosine", "heldout_auc"}
+    assert (frame["seed"] == 7).all() and frame["trait_gap"].iloc[0] == pytest.approx(0.2)
+    assert (frame.loc[frame["measure"] == "split_half_cosine", "value"] > 0.9).all()
+
+
+def test_summary_flags_stable_and_unstable_personas():
+    rows = []
+    for persona, cos in (("steady", 0.95), ("shaky", 0.4)):
+        rows.append({"persona": persona, "block": 19, "measure": "seed_cosine", "value": cos, "ci_low": cos - 0.01,
+                     "ci_high": cos + 0.01, "min_cosine": cos - 0.02, "seed": -1, "trait_gap": 0.1})
+        rows.append({"persona": persona, "block": 19, "measure": "heldout_auc", "value": 0.8, "ci_low": 0.8,
+                     "ci_high": 0.8, "min_cosine": None, "seed": 0, "trait_gap": 0.1})
+    summary = summarize_stability(pd.DataFrame(rows), [19], 0.9).set_index("persona")
+    assert summary.loc["steady", "stable"] and not summary.loc["shaky", "stable"]
+    assert summary.loc["shaky", "paper_layer"] == 20 and summary.loc["shaky", "heldout_auc"] == 0.8
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(ValueError, match="at least two distinct seeds"):
+        StabilityConfig(seeds="1,1").seed_list()
+    with pytest.raises(Exception, match="pirate"):
+        main(["--personas", "pirate"])
+
+
+def test_stability_cli_on_the_tiny_model_resumes_without_redoing_pairs(tiny_model_dir, tmp_path):
+    argv = ["--personas", "futurist", "--seeds", "0,1", "--model", str(tiny_model_dir), "--n-samples", "1",
+            "--max-new-tokens", "3", "--no-filter", "--n-boot", "20", "--n-splits", "3", "--report-layers", "1,2",
+            "--run-dir", str(tmp_path / "gen"), "--out", str(tmp_path / "stab")]
+    summary = main(argv)
+    assert list(summary["paper_layer"]) == [1, 2] and summary["seed_cosine"].between(-1, 1).all()
+    table = pd.read_csv(tmp_path / "stab" / "stability.csv")
+    assert set(table["measure"]) >= {"seed_cosine", "spearman_brown", "bootstrap_cosine", "heldout_auc"}
+    assert (tmp_path / "stab" / "figures" / "stability.html").exists()
+    part = tmp_path / "stab" / "parts" / "futurist.seed1.csv"
+    before = part.stat().st_mtime_ns
+    main(argv)
+    assert part.stat().st_mtime_ns == before  # finished pairs are not redone
