@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.billy-installed
 
-.PHONY: setup run sweep test test-fast bench clean
+.PHONY: setup run demo sweep analyses figures png-setup test test-fast bench clean
 
 # torch==2.13.0 first: it resolves to the CPU wheel on local disk. A bare `torch`, pulled in
 # by a dependency with no torch installed, would download a multi-GB CUDA build.
@@ -21,16 +21,38 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Main job on the embedded SmolLM2-135M-Instruct.
+# Main job on the embedded SmolLM2-135M-Instruct: the layer x alpha sweep of the paper-default
+# merge (all layers), with the shipped vectors. Prints where its table and figures went.
 run: setup
-	$(PY) -m billy_interp.demo --out runs/demo
-
-# The layer x alpha sweep on the embedded model (paper-default recipe, all layers).
-sweep: setup
 	$(PY) -m billy_interp.layer_sweep --out runs/layer_sweep
 
+sweep: run
+
+demo: setup
+	$(PY) -m billy_interp.demo --out runs/demo
+
+# The analyses behind docs/analyses.md and docs/results.md, one after another (CPU: hours for
+# the benchmark's LLM Discussion and the 12 x 3 stability extractions; every step resumes).
+analyses: run
+	$(PY) -m billy_interp.geometry --out runs/geometry
+	$(PY) -m billy_interp.projection --out runs/projection
+	$(PY) -m billy_interp.interaction --out runs/interaction
+	$(PY) -m billy_interp.benchmark --task all --methods sa,sa_t1,mrp,billy,billy_tuned,discussion --tuned 2:8 --n 12 --max-new-tokens 160 --out runs/benchmark/main
+	$(PY) -m billy_interp.benchmark --task aut --ablation --n 12 --max-new-tokens 160 --out runs/benchmark/ablation
+	$(PY) -m billy_interp.stability --out runs/stability
+
+# Rebuild figures/ from whatever runs exist (seconds; no model).
+figures: setup
+	$(PY) -m billy_interp.figures --out figures
+
+# Optional PNG export: Chromium from Debian plus kaleido. Without it figures are HTML only.
+png-setup: setup
+	apt-get install -y --no-install-recommends chromium || (apt-get update && apt-get install -y --no-install-recommends chromium)
+	$(PIP) install -q -e ".[figures]"
+
+# The unit and integration tests, then every notebook executed top to bottom (nbmake).
 test: setup
-	$(PY) -m pytest -q --durations=15
+	$(PY) -m pytest -q --durations=15 tests notebooks --nbmake --nbmake-timeout=900
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not integration"

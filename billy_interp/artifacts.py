@@ -193,6 +193,7 @@ def export_pt(vector: PersonaVector, path: str | Path, n_layers: int | None = No
 
 
 def import_pt(path: str | Path, metadata: dict[str, Any] | None = None) -> PersonaVector:
+    """Read a vector saved in the paper's ``.pt`` layout ([n_layers+1, d_model], index 0 = embeddings)."""
     path = Path(path)
     try:
         table = torch.load(path, map_location="cpu", weights_only=True)
@@ -245,6 +246,7 @@ def export_gguf(vector: PersonaVector, path: str | Path, model_hint: str = "llam
 
 
 def import_gguf(path: str | Path) -> PersonaVector:
+    """Read a llama.cpp control vector (``direction.N`` = blocks.N resid_post) back into a PersonaVector."""
     import gguf
 
     path = Path(path)

@@ -208,7 +208,13 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     write_run_record(config.out, config, argv, "billy_interp.benchmark")
     if "billy_tuned" in config.method_names():
         layer, alpha = config.tuned_cell()
-        write_json({"paper_layer": layer, "alpha": alpha, "source": config.tuned}, Path(config.out) / "tuned.json")
+        tuned_path = Path(config.out) / "tuned.json"
+        if tuned_path.exists():
+            before = json.loads(tuned_path.read_text())
+            if (before["paper_layer"], before["alpha"]) != (layer, alpha):
+                raise ValueError(f"{config.out} holds billy_tuned answers for paper layer {before['paper_layer']}, "
+                                 f"alpha {before['alpha']}; use another --out for layer {layer}, alpha {alpha}")
+        write_json({"paper_layer": layer, "alpha": alpha, "source": config.tuned}, tuned_path)
     model = load_model(config.model)
     records = run_benchmark(model, config)
     judge = None

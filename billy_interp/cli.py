@@ -39,6 +39,7 @@ T = TypeVar("T")
 
 
 def build_parser(config_cls: type, description: str | None = None) -> argparse.ArgumentParser:
+    """An argparse parser with one ``--option`` per dataclass field (booleans get ``--no-...``)."""
     parser = argparse.ArgumentParser(description=description or config_cls.__doc__)
     hints = typing.get_type_hints(config_cls)
     for f in dataclasses.fields(config_cls):
@@ -64,6 +65,7 @@ def build_parser(config_cls: type, description: str | None = None) -> argparse.A
 
 
 def parse_config(config_cls: type[T], argv: Sequence[str] | None, description: str | None = None) -> T:
+    """Parse ``argv`` (None: the command line) into a frozen config instance."""
     args = build_parser(config_cls, description).parse_args(argv)
     return config_cls(**vars(args))
 

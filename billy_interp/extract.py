@@ -86,6 +86,7 @@ def _model_slug(model: SteerableModel) -> str:
 
 
 def extract_persona(model: SteerableModel, persona: Persona, config: ExtractConfig, seed: int) -> PersonaExtraction:
+    """Generate (or resume) D+/D- for one persona and seed, filter, pool and return its vectors and tables."""
     kinds = tuple(k.strip() for k in config.question_kinds.split(","))
     plan = ContrastPlan(
         question_kinds=kinds, n_samples=config.n_samples, n_eval_samples=config.n_eval_samples,

@@ -108,6 +108,8 @@ class JudgeScore:
 
 
 class Judge:
+    """Scores responses on a 1-5 rubric through any OpenAI-compatible server, with retries and a disk cache."""
+
     def __init__(self, config: JudgeConfig, client: Any | None = None) -> None:
         self.config = config
         if client is None:

@@ -136,6 +136,7 @@ class Coherence:
 
 
 def coherence(text: str) -> Coherence:
+    """Offline coherence signals of one text (repetition and length), used by the D+/D- filter."""
     words = _WORD.findall(text.lower())
     grams = [tuple(words[i : i + 4]) for i in range(len(words) - 3)]
     repeated = 1.0 - len(set(grams)) / len(grams) if grams else 0.0

@@ -39,6 +39,7 @@ class Cell:
 
 
 def make_grid(blocks: Sequence[int], alphas: Sequence[float]) -> list[Cell]:
+    """Every (block, alpha) cell of a layer x alpha grid, in row-major order."""
     return [Cell(int(b), float(a)) for b in blocks for a in alphas]
 
 

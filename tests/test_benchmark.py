@@ -65,3 +65,33 @@ def test_summary_bootstrap_ci_contains_the_mean():
     row = summary.loc["originality"]
     assert row["ci_low"] <= row["mean"] <= row["ci_high"] and row["n"] == 4
     assert summary.loc["elaboration", "std"] == 0.0
+
+
+def test_billy_tuned_cell_from_text_or_a_sweep_dir(tmp_path):
+    import json
+
+    import pytest
+
+    assert benchmark.BenchmarkConfig(methods="billy_tuned", tuned="2:8").tuned_cell() == (2, 8.0)
+    with pytest.raises(ValueError, match="needs --tuned"):
+        benchmark.BenchmarkConfig(methods="sa,billy_tuned").method_names()
+    with pytest.raises(ValueError, match="no .*recommended.json"):
+        benchmark.BenchmarkConfig(methods="billy_tuned", tuned=str(tmp_path)).tuned_cell()
+    (tmp_path / "recommended.json").write_text(json.dumps({"cell": {"paper_layer": 5.0, "alpha": 4.0}}))
+    assert benchmark.BenchmarkConfig(methods="billy_tuned", tuned=str(tmp_path)).tuned_cell() == (5, 4.0)
+    (tmp_path / "recommended.json").write_text(json.dumps({"cell": None, "reason": "x"}))
+    with pytest.raises(ValueError, match="recommends no cell"):
+        benchmark.BenchmarkConfig(methods="billy_tuned", tuned=str(tmp_path)).tuned_cell()
+
+
+def test_billy_tuned_steers_at_its_own_cell_and_refuses_a_changed_cell_on_resume(tiny_model_dir, tiny_vectors, tmp_path):
+    import pytest
+
+    argv = ["--task", "aut", "--methods", "billy,billy_tuned", "--n", "2", "--max-new-tokens", "4",
+            "--model", str(tiny_model_dir), "--vectors-dir", str(tiny_vectors), "--paper-layer", "2",
+            "--tuned", "1:8", "--out", str(tmp_path / "b")]
+    benchmark.main(argv)
+    rows = pd.read_csv(tmp_path / "b" / "responses.csv")
+    assert set(rows["method"]) == {"billy", "billy_tuned"}
+    with pytest.raises(ValueError, match="holds billy_tuned answers"):
+        benchmark.main([*argv[:-4], "--tuned", "2:8", "--out", str(tmp_path / "b")])
