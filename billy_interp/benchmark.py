@@ -63,6 +63,7 @@ class BenchmarkConfig:
     batch_size: int = field(default=16, metadata={"help": "generation batch size"})
     judge_model: str = field(default="", metadata={"help": "also score with an OpenAI-compatible judge (1-5 rubric)"})
     judge_base_url: str = field(default="", metadata={"help": "judge URL (default: $OPENAI_BASE_URL)"})
+    score_only: bool = field(default=False, metadata={"help": "re-score and re-tabulate responses.jsonl; generate nothing"})
     price_in: float = field(default=0.15, metadata={"help": "USD per million input tokens"})
     price_out: float = field(default=0.60, metadata={"help": "USD per million output tokens"})
     out: str = field(default="runs/benchmark", metadata={"help": "run directory (resumable)"})
@@ -192,10 +193,20 @@ def summarize(scored: pd.DataFrame, seed: int = 0, n_boot: int = 1000) -> pd.Dat
 
 
 def efficiency(scored: pd.DataFrame, price_in: float, price_out: float) -> pd.DataFrame:
-    """Per-query cost of each method (means over items), with ratios to BILLY when present."""
+    """Per-query cost of each method (means over items), with ratios to BILLY when present.
+
+    Only items that *every* method answered count (``n`` says how many), so that the ratios
+    compare the same queries even when one method (e.g. LLM Discussion) ran on fewer tasks.
+    """
+    keys = scored[["task", "item_id"]].apply(tuple, axis=1)
+    common = set.intersection(*(set(keys[scored["method"] == m]) for m in scored["method"].unique()))
+    if not common:
+        raise ValueError("no task item was answered by every method, so their costs cannot be compared")
+    scored = scored[keys.isin(common)]
     table = scored.groupby("method")[["seconds", "input_tokens", "output_tokens", "forward_passes", "calls"]].mean()
     table["cost_usd"] = (table["input_tokens"] * price_in + table["output_tokens"] * price_out) / 1e6
     table["n"] = scored.groupby("method").size()
+    table["tasks"] = scored.groupby("method")["task"].agg(lambda t: ",".join(sorted(set(t))))
     if "billy" in table.index:
         for column in ("seconds", "input_tokens", "output_tokens", "cost_usd"):
             table[f"{column}_vs_billy"] = table[column] / table.loc["billy", column]
@@ -205,6 +216,11 @@ def efficiency(scored: pd.DataFrame, price_in: float, price_out: float) -> pd.Da
 def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     config = parse_config(BenchmarkConfig, argv, __doc__)
     config.tasks(), config.method_names()  # validate before loading the model
+    if config.score_only:
+        records = pd.DataFrame(read_jsonl_log(Path(config.out) / "responses.jsonl"))
+        if records.empty:
+            raise ValueError(f"--score-only: {Path(config.out) / 'responses.jsonl'} holds no responses to score")
+        return _tabulate(records, config)
     write_run_record(config.out, config, argv, "billy_interp.benchmark")
     if "billy_tuned" in config.method_names():
         layer, alpha = config.tuned_cell()
@@ -216,7 +232,10 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
                                  f"alpha {before['alpha']}; use another --out for layer {layer}, alpha {alpha}")
         write_json({"paper_layer": layer, "alpha": alpha, "source": config.tuned}, tuned_path)
     model = load_model(config.model)
-    records = run_benchmark(model, config)
+    return _tabulate(run_benchmark(model, config), config)
+
+
+def _tabulate(records: pd.DataFrame, config: BenchmarkConfig) -> pd.DataFrame:
     judge = None
     if config.judge_model:
         from billy_interp.judge import Judge, JudgeConfig

@@ -95,3 +95,17 @@ def test_billy_tuned_steers_at_its_own_cell_and_refuses_a_changed_cell_on_resume
     assert set(rows["method"]) == {"billy", "billy_tuned"}
     with pytest.raises(ValueError, match="holds billy_tuned answers"):
         benchmark.main([*argv[:-4], "--tuned", "2:8", "--out", str(tmp_path / "b")])
+
+
+def test_efficiency_compares_only_items_every_method_answered():
+    rows = [{"task": "aut", "item_id": i, "method": m, "seconds": s, "input_tokens": 10, "output_tokens": 20,
+             "forward_passes": 20, "calls": 1} for i, (m, s) in enumerate([("billy", 1.0), ("billy", 1.0)])]
+    rows += [{"task": "aut", "item_id": 0, "method": "discussion", "seconds": 50.0, "input_tokens": 1000,
+              "output_tokens": 200, "forward_passes": 200, "calls": 20},
+             {"task": "sim", "item_id": 9, "method": "billy", "seconds": 100.0, "input_tokens": 10, "output_tokens": 20,
+              "forward_passes": 20, "calls": 1}]
+    eff = benchmark.efficiency(pd.DataFrame(rows), 1.0, 1.0).set_index("method")
+    assert eff.loc["billy", "n"] == 1 and eff.loc["discussion", "seconds_vs_billy"] == 50.0
+    assert eff.loc["discussion", "tasks"] == "aut"
+    with pytest.raises(ValueError, match="answered by every method"):
+        benchmark.efficiency(pd.DataFrame(rows[2:]), 1.0, 1.0)

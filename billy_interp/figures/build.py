@@ -69,7 +69,7 @@ def table1(summary: pd.DataFrame, metrics: Sequence[str] = ("originality", "elab
         raise ValueError(f"summary has no rows for {list(metrics)}")
     sub["cell"] = sub.apply(_ci, axis=1)
     wide = sub.pivot_table(index=["task", "method"], columns="metric", values="cell", aggfunc="first")
-    wide["n"] = sub.groupby(["task", "method"])["n"].max()
+    wide["n"] = sub[sub["metric"] == metrics[0]].groupby(["task", "method"])["n"].max()
     return wide.reset_index()[["task", "method", "n", *[m for m in metrics if m in wide.columns]]]
 
 

@@ -23,8 +23,9 @@ def save_figure(fig: go.Figure, path: str | Path, made_by: str = "", plotlyjs: b
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if made_by:
-        fig.add_annotation(text=made_by, xref="paper", yref="paper", x=0, y=-0.18, showarrow=False,
-                           font={"size": 9, "color": "gray"}, xanchor="left")
+        # A subtitle, not an annotation: it sits under the title and never covers axis labels.
+        fig.update_layout(title_subtitle_text=made_by, title_subtitle_font={"size": 10, "color": "gray"},
+                          margin={"t": max(int(fig.layout.margin.t or 80), 100)})
     written = [atomic_write(path.with_suffix(".html"), lambda tmp: fig.write_html(tmp, include_plotlyjs=plotlyjs))]
     if plotlyjs == "directory" and not (path.parent / "plotly.min.js").exists():
         from plotly.offline import get_plotlyjs
