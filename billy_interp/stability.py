@@ -133,6 +133,16 @@ def summarize_stability(table: pd.DataFrame, report_blocks: Sequence[int], thres
     return pd.DataFrame(rows)
 
 
+def _write_outputs(table: pd.DataFrame, config: StabilityConfig, out: Path) -> tuple[pd.DataFrame, list[Path]]:
+    table["paper_layer"] = table["block"] + 1
+    write_csv(table, out / "stability.csv")
+    summary = summarize_stability(table, config.report_blocks(), config.threshold)
+    write_csv(summary, out / "summary.csv")
+    written = save_figure(plot_stability(table, config.threshold), out / "figures" / "stability",
+                          f"python -m billy_interp.stability ({out})")
+    return summary, written
+
+
 def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     config = parse_config(StabilityConfig, argv, __doc__)
     personas, seeds = config.persona_names(), config.seed_list()  # validate before loading the model
@@ -141,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     model = load_model(config.model)
     parts = out / "parts"
     parts.mkdir(parents=True, exist_ok=True)
-    frames = []
+    frames, summary, written = [], pd.DataFrame(), []
     for persona in personas:
         for seed in seeds:
             _run_pair(model, config, persona, seed, parts)
@@ -152,13 +162,8 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
         cos = cos.rename(columns={"mean_cosine": "value"}).assign(persona=persona, measure="seed_cosine", seed=-1,
                                                                    trait_gap=per_seed["trait_gap"].mean())
         frames += [per_seed, cos.drop(columns=["paper_layer", "n_pairs"])]
-    table = pd.concat(frames, ignore_index=True)
-    table["paper_layer"] = table["block"] + 1
-    write_csv(table, out / "stability.csv")
-    summary = summarize_stability(table, config.report_blocks(), config.threshold)
-    write_csv(summary, out / "summary.csv")
-    written = save_figure(plot_stability(table, config.threshold), out / "figures" / "stability",
-                          f"python -m billy_interp.stability ({out})")
+        # Tables and figure after every persona, so a long run stopped part-way still reports.
+        summary, written = _write_outputs(pd.concat(frames, ignore_index=True), config, out)
     print(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     print(f"tables: {out / 'stability.csv'}, {out / 'summary.csv'}; figures: {', '.join(map(str, written))}")
     return summary
