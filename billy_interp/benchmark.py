@@ -49,6 +49,8 @@ class BenchmarkConfig:
     n: int = field(default=20, metadata={"help": "items per task (deterministic subset)"})
     seed: int = field(default=0, metadata={"help": "subset and sampling seed"})
     model: str = field(default="embedded", metadata={"help": "HF name or path"})
+    device: str = field(default="", metadata={"help": "e.g. cuda; empty = model default (cpu)"})
+    dtype: str = field(default="float32", metadata={"help": "float32, bfloat16 or float16"})
     vectors_dir: str = field(default=DEFAULT_VECTORS_DIR, metadata={"help": "persona vectors for BILLY"})
     recipe: str = field(default="creative_professional,environmentalist,futurist,futurist",
                         metadata={"help": "BILLY merge recipe"})
@@ -231,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
                 raise ValueError(f"{config.out} holds billy_tuned answers for paper layer {before['paper_layer']}, "
                                  f"alpha {before['alpha']}; use another --out for layer {layer}, alpha {alpha}")
         write_json({"paper_layer": layer, "alpha": alpha, "source": config.tuned}, tuned_path)
-    model = load_model(config.model)
+    model = load_model(config.model, device=config.device or None, dtype=config.dtype)
     return _tabulate(run_benchmark(model, config), config)
 
 

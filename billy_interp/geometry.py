@@ -47,6 +47,8 @@ class GeometryConfig:
     pca_layer: int = field(default=20, metadata={"help": "paper layer of the PCA map"})
     residual_norms: bool = field(default=True, metadata={"help": "load the model to plot |h| beside |v|"})
     model: str = field(default="embedded", metadata={"help": "HF name or path (for |h| only)"})
+    device: str = field(default="", metadata={"help": "e.g. cuda; empty = model default (cpu)"})
+    dtype: str = field(default="float32", metadata={"help": "float32, bfloat16 or float16"})
     out: str = field(default="runs/geometry", metadata={"help": "output directory"})
 
 
@@ -82,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
         from billy_interp.projection import design_tasks
         from billy_interp.sweep import relative_alpha_scale
 
-        model = load_model(config.model)
+        model = load_model(config.model, device=config.device or None, dtype=config.dtype)
         first = next(iter(vectors.values()))
         scale = relative_alpha_scale(model, design_tasks()["creative"], first)
         residual = scale.set_index("block")["h_norm"]

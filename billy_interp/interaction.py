@@ -56,6 +56,8 @@ class InteractionConfig:
     max_new_tokens: int = field(default=48, metadata={"help": "greedy tokens per answer (--generate)"})
     top: int = field(default=10, metadata={"help": "rows in deviations.csv"})
     model: str = field(default="embedded", metadata={"help": "HF name or path"})
+    device: str = field(default="", metadata={"help": "e.g. cuda; empty = model default (cpu)"})
+    dtype: str = field(default="float32", metadata={"help": "float32, bfloat16 or float16"})
     vectors_dir: str = field(default=DEFAULT_VECTORS_DIR, metadata={"help": "persona vectors"})
     out: str = field(default="runs/interaction", metadata={"help": "output directory"})
 
@@ -115,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     coefficients = effective_coefficients(recipe)
     out = Path(config.out)
     write_run_record(out, config, argv, "billy_interp.interaction")
-    model = load_model(config.model)
+    model = load_model(config.model, device=config.device or None, dtype=config.dtype)
     steer_block = model.layers.paper_layer_to_block(config.paper_layer)
     hooks = [model.layers.hook_name(b) for b in range(steer_block, model.layers.n_layers)]
     vectors = load_persona_vectors(list(recipe.weights), config.vectors_dir, model)

@@ -55,6 +55,8 @@ class SweepConfig:
     coherence_tolerance: float = field(default=1.5, metadata={"help": "recommended cell: perplexity <= tol x unsteered"})
     distinct_tolerance: float = field(default=0.1, metadata={"help": "recommended cell: distinct-2 >= unsteered - tol"})
     model: str = field(default="embedded", metadata={"help": "HF name or path"})
+    device: str = field(default="", metadata={"help": "e.g. cuda; empty = model default (cpu)"})
+    dtype: str = field(default="float32", metadata={"help": "float32, bfloat16 or float16"})
     vectors_dir: str = field(default=DEFAULT_VECTORS_DIR, metadata={"help": "persona vectors"})
     out: str = field(default="runs/layer_sweep", metadata={"help": "run directory (resumable)"})
 
@@ -110,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     write_run_record(out, config, argv, "billy_interp.layer_sweep")
     recipe = parse_recipe(config.recipe)
     personas = [load_persona(n) for n in recipe.weights]
-    model = load_model(config.model)
+    model = load_model(config.model, device=config.device or None, dtype=config.dtype)
     parts = load_persona_vectors(list(recipe.weights), config.vectors_dir, model)
     vector = merge(parts, recipe)
     pairs = sweep_prompts(config.n_prompts, config.seed)

@@ -57,6 +57,8 @@ class ProjectionConfig:
     n_responses: int = field(default=6, metadata={"help": "per-token analysis: creative tasks answered"})
     max_new_tokens: int = field(default=64, metadata={"help": "per-token analysis: greedy tokens per response"})
     model: str = field(default="embedded", metadata={"help": "HF name or path"})
+    device: str = field(default="", metadata={"help": "e.g. cuda; empty = model default (cpu)"})
+    dtype: str = field(default="float32", metadata={"help": "float32, bfloat16 or float16"})
     vectors_dir: str = field(default=DEFAULT_VECTORS_DIR, metadata={"help": "persona vectors"})
     out: str = field(default="runs/projection", metadata={"help": "output directory"})
 
@@ -138,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     parts = config.part_names()
     out = Path(config.out)
     write_run_record(out, config, argv, "billy_interp.projection")
-    model = load_model(config.model)
+    model = load_model(config.model, device=config.device or None, dtype=config.dtype)
     model.layers.paper_layer_to_block(config.paper_layer)  # range check before any work
     model.layers.paper_layer_to_block(config.token_layer)
     names = sorted(p.stem for p in Path(config.vectors_dir).glob("*.safetensors") if "." not in p.stem)

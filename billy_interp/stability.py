@@ -54,6 +54,8 @@ class StabilityConfig:
     filter: bool = field(default=True, metadata={"help": "offline trait/coherence filter, as shipped"})
     batch_size: int = field(default=16, metadata={"help": "generation and activation batch size"})
     model: str = field(default="embedded", metadata={"help": "HF name or path"})
+    device: str = field(default="", metadata={"help": "e.g. cuda; empty = model default (cpu)"})
+    dtype: str = field(default="float32", metadata={"help": "float32, bfloat16 or float16"})
     run_dir: str = field(default="runs/extract", metadata={"help": "generation cache, shared with extract"})
     out: str = field(default="runs/stability", metadata={"help": "output directory (resumable)"})
 
@@ -148,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     personas, seeds = config.persona_names(), config.seed_list()  # validate before loading the model
     out = Path(config.out)
     write_run_record(out, config, argv, "billy_interp.stability")
-    model = load_model(config.model)
+    model = load_model(config.model, device=config.device or None, dtype=config.dtype)
     parts = out / "parts"
     parts.mkdir(parents=True, exist_ok=True)
     frames, summary, written = [], pd.DataFrame(), []
