@@ -30,7 +30,7 @@ from billy_interp.figures import (
     plot_pca_map,
     save_figure,
 )
-from billy_interp.merge import DEFAULT_VECTORS_DIR, parse_recipe
+from billy_interp.merge import DEFAULT_VECTORS_DIR, parse_recipe, persona_vector_names
 from billy_interp.vectors import PersonaVector
 
 __all__ = ["GeometryConfig", "load_vector_dir", "main"]
@@ -54,10 +54,10 @@ class GeometryConfig:
 
 def load_vector_dir(directory: str | Path) -> dict[str, PersonaVector]:
     """Every ``<persona>.safetensors`` (response-mean vectors; no dotted variants) in a directory."""
-    paths = sorted(p for p in Path(directory).glob("*.safetensors") if "." not in p.stem)
-    if not paths:
+    names = persona_vector_names(directory)
+    if not names:
         raise FileNotFoundError(f"no persona vectors (*.safetensors) in {directory}")
-    return {p.stem: load_vector(p) for p in paths}
+    return {name: load_vector(Path(directory) / f"{name}.safetensors") for name in names}
 
 
 def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     residual = None
     if config.residual_norms:
         from billy_interp.model import load_model
-        from billy_interp.projection import design_tasks
+        from billy_interp.tasks import design_tasks
         from billy_interp.sweep import relative_alpha_scale
 
         model = load_model(config.model, device=config.device or None, dtype=config.dtype)

@@ -34,7 +34,7 @@ from billy_interp.merge import DEFAULT_VECTORS_DIR, load_persona_vectors, parse_
 from billy_interp.methods import ROLES, mrp_prompt
 from billy_interp.model import SteerableModel, load_model
 from billy_interp.personas import load_persona
-from billy_interp.projection import design_tasks
+from billy_interp.tasks import design_tasks
 from billy_interp.steering import Steering
 from billy_interp.sweep import relative_alpha_scale
 from billy_interp.sweep_metrics import text_metrics

@@ -20,7 +20,7 @@ from billy_interp.artifacts import VectorFileError, export_gguf, export_pt, load
 from billy_interp.cli import parse_config
 from billy_interp.vectors import MergeRecipe, PersonaVector, merge
 
-__all__ = ["MergeConfig", "parse_recipe", "load_persona_vectors", "main", "DEFAULT_VECTORS_DIR"]
+__all__ = ["MergeConfig", "parse_recipe", "persona_vector_names", "load_persona_vectors", "main", "DEFAULT_VECTORS_DIR"]
 
 DEFAULT_VECTORS_DIR = "vectors/SmolLM2-135M-Instruct"
 
@@ -39,6 +39,11 @@ def parse_recipe(text: str, method: str = "mean") -> MergeRecipe:
     return MergeRecipe.from_list(items, method)  # type: ignore[arg-type]
 
 
+def persona_vector_names(directory: str | Path) -> list[str]:
+    """Persona names with a response-mean vector (``<name>.safetensors``, no dotted variants) in a directory."""
+    return sorted(p.stem for p in Path(directory).glob("*.safetensors") if "." not in p.stem)
+
+
 def load_persona_vectors(names: Sequence[str], directory: str | Path = DEFAULT_VECTORS_DIR, model=None) -> dict[str, PersonaVector]:
     """Load ``<directory>/<name>.safetensors`` for each name, validated (against ``model`` if given)."""
     directory = Path(directory)
@@ -46,7 +51,7 @@ def load_persona_vectors(names: Sequence[str], directory: str | Path = DEFAULT_V
     for name in dict.fromkeys(names):
         path = directory / f"{name}.safetensors"
         if not path.is_file():
-            available = sorted(p.stem for p in directory.glob("*.safetensors") if "." not in p.stem)
+            available = persona_vector_names(directory)
             raise VectorFileError(f"no vector for persona {name!r} in {directory}; available: {available}")
         vectors[name] = load_vector(path, model)
     return vectors

@@ -20,10 +20,8 @@ responses. Written as a circuitsvis token view (offline HTML) and a position pro
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -34,13 +32,14 @@ from billy_interp.artifacts import write_csv
 from billy_interp.cli import parse_config, write_run_record
 from billy_interp.figures import plot_position_profile, plot_projection_panels, save_figure, write_token_view
 from billy_interp.generation import GenerationConfig, generate
-from billy_interp.merge import DEFAULT_VECTORS_DIR, load_persona_vectors
+from billy_interp.merge import DEFAULT_VECTORS_DIR, load_persona_vectors, persona_vector_names
 from billy_interp.methods import mrp_prompt
 from billy_interp.model import SteerableModel, load_model
 from billy_interp.steering import Steering
+from billy_interp.tasks import design_tasks
 from billy_interp.vectors import MergeRecipe, merge
 
-__all__ = ["ProjectionConfig", "design_tasks", "run_fig3", "run_token_projections", "main"]
+__all__ = ["ProjectionConfig", "run_fig3", "run_token_projections", "main"]
 
 
 @dataclass(frozen=True)
@@ -67,11 +66,6 @@ class ProjectionConfig:
         if len(names) < 2 or len(set(names)) != len(names):
             raise ValueError(f"--parts {self.parts!r}: give at least two distinct personas")
         return names
-
-
-def design_tasks() -> dict:
-    """The packaged design tasks: ``creative``, ``neutral`` and the ``prefixes`` of the prompting conditions."""
-    return json.loads((resources.files("billy_interp") / "data" / "design_tasks.json").read_text(encoding="utf-8"))
 
 
 def _short(name: str) -> str:
@@ -143,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     model = load_model(config.model, device=config.device or None, dtype=config.dtype)
     model.layers.paper_layer_to_block(config.paper_layer)  # range check before any work
     model.layers.paper_layer_to_block(config.token_layer)
-    names = sorted(p.stem for p in Path(config.vectors_dir).glob("*.safetensors") if "." not in p.stem)
+    names = persona_vector_names(config.vectors_dir)
     vectors = load_persona_vectors(sorted(set(names) | set(parts)), config.vectors_dir, model)
     made_by = f"python -m billy_interp.projection ({out})"
     table, summary = run_fig3(model, config, vectors)

@@ -19,7 +19,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Literal
 
-__all__ = ["TaskName", "TASKS", "TaskItem", "TaskSet", "LIST_INSTRUCTION", "load_task", "sample_items"]
+__all__ = ["TaskName", "TASKS", "TaskItem", "TaskSet", "LIST_INSTRUCTION", "load_task", "sample_items", "design_tasks"]
 
 TaskName = Literal["aut", "instances", "similarities", "scientific"]
 TASKS: tuple[TaskName, ...] = ("aut", "instances", "similarities", "scientific")
@@ -90,6 +90,12 @@ def load_task(name: TaskName, dedupe: bool = True) -> TaskSet:
         first_seen[key] = index
         items.append(TaskItem(name, f"{name}-{index:03d}", subject, prompt, index, group))
     return TaskSet(name, tuple(items), len(raw), tuple(duplicates))
+
+
+def design_tasks() -> dict:
+    """The packaged design tasks for the projection and interaction analyses: ``creative`` and
+    ``neutral`` raw prompts, and the ``prefixes`` of the prompting conditions."""
+    return json.loads((resources.files("billy_interp") / "data" / "design_tasks.json").read_text(encoding="utf-8"))
 
 
 def sample_items(task: TaskSet, n: int | None = None, seed: int = 0) -> list[TaskItem]:
