@@ -15,7 +15,9 @@ reuses the shipped vectors' samples). Per layer it reports:
 
 Outputs in ``--out``: ``parts/<persona>.seed<k>.{safetensors,csv}`` (the resume points: a killed
 run redoes only unfinished pairs), ``stability.csv`` (tidy, all measures), ``summary.csv`` (one
-row per persona and report layer, with the D+/D- trait gap as the likely reason for instability)
+row per persona and report layer, with the D+/D- trait gap as the likely reason for instability
+and ``samples_x_for_threshold``, the Spearman-Brown projection of how many times more samples
+would reach ``--threshold``)
 and ``figures/stability.html``.
 """
 
@@ -28,7 +30,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from billy_interp.analysis.stability import bootstrap_cosine, seed_cosines, split_half
+from billy_interp.analysis.stability import bootstrap_cosine, sample_multiplier, seed_cosines, split_half
 from billy_interp.artifacts import load_vector, save_vector, write_csv
 from billy_interp.cli import parse_config, write_run_record
 from billy_interp.extract import ExtractConfig, extract_persona
@@ -115,7 +117,8 @@ def _run_pair(model: SteerableModel, config: StabilityConfig, persona: str, seed
 
 
 def summarize_stability(table: pd.DataFrame, report_blocks: Sequence[int], threshold: float) -> pd.DataFrame:
-    """One row per persona and report layer: seed cosine (CI, min), reliability, AUC, trait gap, verdict."""
+    """One row per persona and report layer: seed cosine (CI, min), reliability, AUC, trait gap, verdict,
+    and the projected factor of more samples that would reach ``threshold`` (``sample_multiplier``)."""
     rows = []
     for persona, sub in table.groupby("persona", sort=True):
         for block in report_blocks:
@@ -131,7 +134,8 @@ def summarize_stability(table: pd.DataFrame, report_blocks: Sequence[int], thres
                          "seed_cosine": cos["value"], "ci_low": cos["ci_low"], "ci_high": cos["ci_high"],
                          "min_pair_cosine": cos["min_cosine"], "spearman_brown": mean_of("spearman_brown"),
                          "bootstrap_cosine": mean_of("bootstrap_cosine"), "heldout_auc": mean_of("heldout_auc"),
-                         "trait_gap": float(sub["trait_gap"].mean()), "stable": bool(cos["value"] >= threshold)})
+                         "trait_gap": float(sub["trait_gap"].mean()), "stable": bool(cos["value"] >= threshold),
+                         "samples_x_for_threshold": sample_multiplier(float(cos["value"]), threshold)})
     return pd.DataFrame(rows)
 
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from billy_interp.analysis.stability import bootstrap_cosine, seed_cosines, split_half
+from billy_interp.analysis.stability import bootstrap_cosine, sample_multiplier, seed_cosines, split_half
 from billy_interp.vectors import PersonaVector
 
 D = 32
@@ -35,3 +35,30 @@ def test_seed_cosines():
     assert frame.loc[0, "n_pairs"] == 3
     with pytest.raises(ValueError, match="at least two seeds"):
         seed_cosines({0: vecs[0]})
+
+
+def _seed_cosine_with(n_samples: int, g: torch.Generator, dims: int = 4000, pairs: int = 20) -> float:
+    """Mean cosine of independent 'seeds': a fixed direction plus the mean of n noise draws each."""
+    signal = torch.ones(dims) * 0.25
+    cosines = []
+    for _ in range(pairs):
+        a, b = (signal + torch.randn(n_samples, dims, generator=g).mean(0) for _ in range(2))
+        cosines.append(torch.nn.functional.cosine_similarity(a, b, dim=0))
+    return float(torch.stack(cosines).mean())
+
+
+def test_sample_multiplier_predicts_the_cosine_of_a_larger_sample():
+    g = torch.Generator().manual_seed(0)
+    small = _seed_cosine_with(40, g)
+    assert 0.3 < small < 0.8  # far from the target, so the projection has work to do
+    factor = sample_multiplier(small, 0.9)
+    assert factor > 2
+    assert _seed_cosine_with(round(40 * factor), g) == pytest.approx(0.9, abs=0.02)
+
+
+def test_sample_multiplier_edges():
+    assert sample_multiplier(0.95, 0.9) == 1.0
+    assert sample_multiplier(0.5, 0.9) == pytest.approx(9.0)
+    assert sample_multiplier(-0.1, 0.9) == float("inf")
+    with pytest.raises(ValueError, match="target cosine"):
+        sample_multiplier(0.5, 1.0)

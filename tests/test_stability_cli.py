@@ -32,6 +32,8 @@ def test_summary_flags_stable_and_unstable_personas():
     summary = summarize_stability(pd.DataFrame(rows), [19], 0.9).set_index("persona")
     assert summary.loc["steady", "stable"] and not summary.loc["shaky", "stable"]
     assert summary.loc["shaky", "paper_layer"] == 20 and summary.loc["shaky", "heldout_auc"] == 0.8
+    assert summary.loc["steady", "samples_x_for_threshold"] == 1.0
+    assert summary.loc["shaky", "samples_x_for_threshold"] == pytest.approx(0.9 * 0.6 / (0.4 * 0.1))
 
 
 def test_bad_inputs_are_named():

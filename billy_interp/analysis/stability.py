@@ -17,7 +17,7 @@ from torch import Tensor
 
 from billy_interp.vectors import PersonaVector
 
-__all__ = ["seed_cosines", "split_half", "bootstrap_cosine"]
+__all__ = ["seed_cosines", "split_half", "bootstrap_cosine", "sample_multiplier"]
 
 
 def _cos(a: Tensor, b: Tensor) -> Tensor:
@@ -84,3 +84,21 @@ def bootstrap_cosine(
     stack = torch.stack(draws)
     return pd.DataFrame({"block": range(pooled.shape[1]), "mean_cosine": stack.mean(0).tolist(),
                          "ci_low": stack.quantile(0.025, dim=0).tolist(), "ci_high": stack.quantile(0.975, dim=0).tolist()})
+
+
+def sample_multiplier(cosine: float, target: float = 0.9) -> float:
+    """How many times more D+/D- samples per seed would lift the seed-to-seed cosine to ``target``.
+
+    If each seed's vector is a shared direction s plus independent sampling noise e (variance
+    shrinking as 1/n), the expected cosine of two seeds is |s|^2 / (|s|^2 + E|e|^2), which behaves
+    as a reliability: with k times the samples it becomes k r / (1 + (k - 1) r) (Spearman-Brown).
+    Solving for ``target`` gives k = target (1 - r) / (r (1 - target)). A projection under that
+    noise model, not a measurement; inf when the cosine is not positive.
+    """
+    if not 0 < target < 1:
+        raise ValueError(f"target cosine must lie in (0, 1), got {target}")
+    if cosine <= 0:
+        return float("inf")
+    if cosine >= target:
+        return 1.0
+    return target * (1 - cosine) / (cosine * (1 - target))
