@@ -20,8 +20,8 @@ MODULES = (
     "billy_interp.vectors", "billy_interp.artifacts", "billy_interp.steering", "billy_interp.generation",
     "billy_interp.methods", "billy_interp.sweep", "billy_interp.sweep_metrics",
     "billy_interp.analysis.geometry", "billy_interp.analysis.interaction", "billy_interp.analysis.stability",
-    "billy_interp.analysis.projection", "billy_interp.figures",
-    "billy_interp.extract", "billy_interp.merge", "billy_interp.benchmark", "billy_interp.layer_sweep",
+    "billy_interp.analysis.projection", "billy_interp.analysis.paired", "billy_interp.figures",
+    "billy_interp.extract", "billy_interp.merge", "billy_interp.benchmark", "billy_interp.compare", "billy_interp.layer_sweep",
     "billy_interp.stability", "billy_interp.geometry", "billy_interp.interaction", "billy_interp.projection",
     "billy_interp.figures.build", "billy_interp.demo", "billy_interp.vector_report", "billy_interp.cli",
 )

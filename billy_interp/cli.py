@@ -26,6 +26,7 @@ ENTRY_POINTS = (
     ("billy_interp.extract", "ExtractConfig"),
     ("billy_interp.merge", "MergeConfig"),
     ("billy_interp.benchmark", "BenchmarkConfig"),
+    ("billy_interp.compare", "CompareConfig"),
     ("billy_interp.demo", "DemoConfig"),
     ("billy_interp.vector_report", "ReportConfig"),
     ("billy_interp.stability", "StabilityConfig"),
