@@ -43,6 +43,9 @@ def test_every_figure_function_returns_a_figure_from_a_small_table():
                             "sem": 0.01})
     agg = pd.DataFrame({"paper_layer": [1, 1, 2, 2], "alpha": [0, 4, 0, 4], "trait_mean": [0.0, 0.1, 0.0, 0.2]})
     eff = pd.DataFrame({"method": ["sa", "billy"], "seconds": [1.0, 2.0], "input_tokens": [10, 12], "output_tokens": [100, 90]})
+    paired = pd.DataFrame({"a": "runs/main:billy", "b": ["runs/main:sa", "runs/matched:sa_t1"], "task": "aut",
+                           "metric": "originality", "n": 12, "mean_a": 0.8, "mean_b": [0.5, 0.8], "difference": [0.3, 0.0],
+                           "ci_low": [0.2, -0.1], "ci_high": [0.4, 0.1], "p": [0.01, 0.9]})
     made = [
         figures.plot_cosine_matrix(cos, 1), figures.plot_cosine_slider(cos), figures.plot_cosine_small_multiples(cos, [0, 2]),
         figures.plot_layer_norms(norms, pd.Series([10.0, 20.0], index=[0, 1])), figures.plot_merge_part_cosines(parts),
@@ -50,6 +53,7 @@ def test_every_figure_function_returns_a_figure_from_a_small_table():
         figures.plot_interaction_projections(inter, 2.0), figures.plot_projection_panels(proj),
         figures.plot_position_profile(profile), figures.plot_sweep_heatmaps(agg, ["trait_mean"]),
         figures.plot_method_scores(_summary()), figures.plot_efficiency(eff), figures.plot_ablation(_summary()),
+        figures.plot_paired_differences(paired),
     ]
     assert all(isinstance(f, go.Figure) and len(f.data) > 0 for f in made)
     slider = made[1]
@@ -63,6 +67,8 @@ def test_figure_functions_name_missing_data():
         figures.plot_ablation(_summary().assign(method="sa"))
     with pytest.raises(ValueError, match="no columns"):
         figures.plot_sweep_heatmaps(pd.DataFrame({"paper_layer": [1], "alpha": [0]}), ["trait_mean"])
+    with pytest.raises(ValueError, match="no rows for metric 'fluency'"):
+        figures.plot_paired_differences(pd.DataFrame({"metric": ["originality"]}), "fluency")
 
 
 def test_save_figure_writes_html_and_stamps_the_command(tmp_path):
@@ -105,7 +111,8 @@ def test_build_rebuilds_from_run_dirs_and_lists_missing_ones(tmp_path):
     (bench / "command.txt").write_text("python -m billy_interp.benchmark --n 2\n")
     absent = str(tmp_path / "absent")
     config = FiguresConfig(benchmark_dir=str(bench), ablation_dir=str(bench), projection_dir=absent, interaction_dir=absent,
-                           sweep_dir=absent, geometry_dir=absent, stability_dir=absent, out=str(tmp_path / "figs"))
+                           sweep_dir=absent, geometry_dir=absent, stability_dir=absent, compare_dir=absent,
+                           out=str(tmp_path / "figs"))
     index = build(config)
     assert {"table1", "table1_bars", "efficiency", "efficiency_bars", "fig2_ablation"} == set(index["name"])
     readme = (tmp_path / "figs" / "README.md").read_text()

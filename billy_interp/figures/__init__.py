@@ -4,7 +4,7 @@
 billy_interp.figures`` rebuilds every figure and table of ``figures/`` from run directories.
 """
 
-from billy_interp.figures.benchmark import plot_ablation, plot_efficiency, plot_method_scores
+from billy_interp.figures.benchmark import plot_ablation, plot_efficiency, plot_method_scores, plot_paired_differences
 from billy_interp.figures.geometry import (
     plot_cosine_matrix,
     plot_cosine_slider,
@@ -37,4 +37,5 @@ __all__ = [
     "plot_method_scores",
     "plot_efficiency",
     "plot_ablation",
+    "plot_paired_differences",
 ]

@@ -6,7 +6,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-__all__ = ["plot_method_scores", "plot_efficiency", "plot_ablation"]
+__all__ = ["plot_method_scores", "plot_efficiency", "plot_ablation", "plot_paired_differences"]
 
 
 def _with_errors(summary: pd.DataFrame) -> pd.DataFrame:
@@ -46,4 +46,21 @@ def plot_ablation(summary: pd.DataFrame, metric: str = "originality") -> go.Figu
     fig = px.line(sub, x="k", y="mean", color="task", error_y="err_plus", error_y_minus="err_minus", markers=True,
                   labels={"k": "merged personas", "mean": metric}, title=f"Fig. 2: {metric} vs number of merged personas")
     fig.update_layout(height=420, width=700)
+    return fig
+
+
+def plot_paired_differences(comparison: pd.DataFrame, metric: str = "originality") -> go.Figure:
+    """Paired differences a - b with 95% CIs per task (``python -m billy_interp.compare``), one row
+    per comparison; a dashed line at 0, where a CI that crosses it means no detectable difference."""
+    sub = comparison[comparison["metric"] == metric]
+    if sub.empty:
+        raise ValueError(f"comparison has no rows for metric {metric!r}")
+    sub = sub.assign(err_plus=sub["ci_high"] - sub["difference"], err_minus=sub["difference"] - sub["ci_low"],
+                     pair=sub["a"].str.rsplit("/", n=1).str[-1] + " - " + sub["b"].str.rsplit("/", n=1).str[-1])
+    fig = px.scatter(sub, x="difference", y="pair", color="task", error_x="err_plus", error_x_minus="err_minus",
+                     hover_data=["n", "mean_a", "mean_b", "p"],
+                     title=f"paired {metric} differences over shared items (95% bootstrap CI)")
+    fig.add_vline(x=0, line_dash="dash", line_color="grey")
+    fig.update_traces(marker_size=9)
+    fig.update_layout(height=140 + 60 * sub["pair"].nunique(), width=1000, scattermode="group")
     return fig

@@ -12,7 +12,8 @@ is stamped with the command that produced its run (the run's ``command.txt``), a
 * Fig. 3 (projection panels), the response profile and the token view, from ``projection``;
 * the case study (one task answered under single vectors, the merged vector and MRP), from
   ``interaction``'s ``texts.csv``;
-* our own: geometry, layer x alpha heatmaps, interaction residuals and stability.
+* our own: geometry, layer x alpha heatmaps, interaction residuals, stability and the paired
+  differences of ``python -m billy_interp.compare``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import pandas as pd
 
 from billy_interp.artifacts import atomic_write, write_csv
 from billy_interp.cli import parse_config
-from billy_interp.figures.benchmark import plot_ablation, plot_efficiency, plot_method_scores
+from billy_interp.figures.benchmark import plot_ablation, plot_efficiency, plot_method_scores, plot_paired_differences
 from billy_interp.figures.geometry import (
     plot_cosine_slider,
     plot_cosine_small_multiples,
@@ -54,6 +55,7 @@ class FiguresConfig:
     sweep_dir: str = field(default="runs/layer_sweep", metadata={"help": "layer_sweep run"})
     geometry_dir: str = field(default="runs/geometry", metadata={"help": "geometry run"})
     stability_dir: str = field(default="runs/stability", metadata={"help": "stability run"})
+    compare_dir: str = field(default="runs/compare", metadata={"help": "compare run (paired differences)"})
     out: str = field(default="figures", metadata={"help": "output directory"})
     strict: bool = field(default=False, metadata={"help": "fail when a run directory is missing"})
 
@@ -133,6 +135,9 @@ def build(config: FiguresConfig) -> pd.DataFrame:
         eff = pd.read_csv(run / "efficiency.csv")
         emit("efficiency", run, lambda: efficiency_table(eff), "efficiency table (per query)")
         emit("efficiency_bars", run, lambda: plot_efficiency(eff), "efficiency, log scale")
+    if run := run_dir(config.compare_dir, "comparison.csv"):
+        comparison = pd.read_csv(run / "comparison.csv")
+        emit("paired_differences", run, lambda: plot_paired_differences(comparison), "paired originality differences, BILLY vs each method")
     if run := run_dir(config.ablation_dir, "summary.csv"):
         summary = pd.read_csv(run / "summary.csv")
         emit("fig2_ablation", run, lambda: plot_ablation(summary), "Fig. 2: originality vs merged personas")
