@@ -15,6 +15,7 @@ it stopped with the same command.
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -178,14 +179,17 @@ def score(records: pd.DataFrame, judge=None) -> tuple[pd.DataFrame, pd.DataFrame
 
 
 def summarize(scored: pd.DataFrame, seed: int = 0, n_boot: int = 1000) -> pd.DataFrame:
-    """Tidy summary: task, method, metric, n, mean, std, ci_low, ci_high (95% bootstrap)."""
-    rng = np.random.default_rng(seed)
+    """Tidy summary: task, method, metric, n, mean, std, ci_low, ci_high (95% bootstrap).
+
+    Each (task, method, metric) draws from its own seeded stream, so its CI does not change when
+    a resumed run adds other tasks or methods to the table."""
     rows = []
     for (task, method), group in scored.groupby(["task", "method"], sort=True):
         for metric in [m for m in (*METRICS, "judge_originality", "judge_elaboration") if m in group]:
             values = group[metric].dropna().to_numpy(dtype=float)
             if len(values) == 0:
                 continue
+            rng = np.random.default_rng([seed, zlib.crc32(f"{task}/{method}/{metric}".encode())])
             boots = rng.choice(values, size=(n_boot, len(values)), replace=True).mean(1)
             rows.append({"task": task, "method": method, "metric": metric, "n": len(values),
                          "mean": values.mean(), "std": values.std(ddof=1) if len(values) > 1 else 0.0,

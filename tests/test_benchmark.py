@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -65,6 +66,21 @@ def test_summary_bootstrap_ci_contains_the_mean():
     row = summary.loc["originality"]
     assert row["ci_low"] <= row["mean"] <= row["ci_high"] and row["n"] == 4
     assert summary.loc["elaboration", "std"] == 0.0
+
+
+def test_a_groups_ci_does_not_depend_on_the_other_groups_in_the_table():
+    rng = np.random.default_rng(0)
+    one = pd.DataFrame({"task": "scientific", "method": "sa", "originality": rng.uniform(0, 1, 20),
+                        "elaboration": rng.uniform(1, 50, 20), "fluency": 4, "flexibility": 2})
+    more = pd.concat([one.assign(task="aut"), one.assign(method="discussion"), one])
+    alone = benchmark.summarize(one).set_index(["task", "method", "metric"])
+    within = benchmark.summarize(more).set_index(["task", "method", "metric"]).loc[alone.index]
+    assert (alone[["ci_low", "ci_high"]] == within[["ci_low", "ci_high"]]).all().all()
+    # ...while different groups with the same values still get their own draws.
+    table = benchmark.summarize(more).set_index(["task", "method", "metric"])
+    varied = ["originality", "elaboration"]
+    assert (table.loc[("scientific", "sa")].loc[varied, ["ci_low", "ci_high"]].to_numpy()
+            != table.loc[("aut", "sa")].loc[varied, ["ci_low", "ci_high"]].to_numpy()).any()
 
 
 def test_billy_tuned_cell_from_text_or_a_sweep_dir(tmp_path):
