@@ -9,8 +9,8 @@ import plotly.graph_objects as go
 __all__ = ["plot_method_scores", "plot_efficiency", "plot_ablation", "plot_paired_differences"]
 
 
-def _with_errors(summary: pd.DataFrame) -> pd.DataFrame:
-    return summary.assign(err_plus=summary["ci_high"] - summary["mean"], err_minus=summary["mean"] - summary["ci_low"])
+def _with_errors(frame: pd.DataFrame, center: str = "mean") -> pd.DataFrame:
+    return frame.assign(err_plus=frame["ci_high"] - frame[center], err_minus=frame[center] - frame["ci_low"])
 
 
 def plot_method_scores(summary: pd.DataFrame, metrics: tuple[str, ...] = ("originality", "elaboration")) -> go.Figure:
@@ -55,8 +55,8 @@ def plot_paired_differences(comparison: pd.DataFrame, metric: str = "originality
     sub = comparison[comparison["metric"] == metric]
     if sub.empty:
         raise ValueError(f"comparison has no rows for metric {metric!r}")
-    sub = sub.assign(err_plus=sub["ci_high"] - sub["difference"], err_minus=sub["difference"] - sub["ci_low"],
-                     pair=sub["a"].str.rsplit("/", n=1).str[-1] + " - " + sub["b"].str.rsplit("/", n=1).str[-1])
+    sub = _with_errors(sub, center="difference").assign(
+        pair=sub["a"].str.rsplit("/", n=1).str[-1] + " - " + sub["b"].str.rsplit("/", n=1).str[-1])
     fig = px.scatter(sub, x="difference", y="pair", color="task", error_x="err_plus", error_x_minus="err_minus",
                      hover_data=["n", "mean_a", "mean_b", "p"],
                      title=f"paired {metric} differences over shared items (95% bootstrap CI)")
