@@ -6,8 +6,10 @@
 
 Writes to ``--out``: ``responses.jsonl`` (append-only; the resume log), ``responses.csv`` (one
 row per task x method x item, with offline scores and cost), ``ideas.csv`` (one row per idea),
-``summary.csv`` (mean, std and 95% bootstrap CI per task x method x metric) and
-``efficiency.csv`` (per-query time, tokens, forward passes, calls and cost, with ratios to BILLY).
+``summary.csv`` (mean, std and 95% bootstrap CI per task x method x metric),
+``efficiency.csv`` (per-query time, tokens, forward passes, calls and cost, with ratios to BILLY;
+``efficiency_by_task.csv`` per task), and ``methods.json`` (each method's decoding and steering:
+a resumed run refuses to add answers made with other settings).
 All scores are the offline proxy unless ``--judge-model`` is given. A killed run continues where
 it stopped with the same command.
 """
@@ -28,7 +30,7 @@ from billy_interp.artifacts import read_jsonl_log, write_csv, write_json
 from billy_interp.cli import parse_config, write_run_record
 from billy_interp.creativity import PROXY_LABEL, score_response
 from billy_interp.merge import DEFAULT_VECTORS_DIR, load_persona_vectors, parse_recipe
-from billy_interp.methods import METHOD_NAMES, make_method
+from billy_interp.methods import METHOD_NAMES, Method, make_method
 from billy_interp.model import SteerableModel, load_model
 from billy_interp.tasks import TASKS, load_task, sample_items
 from billy_interp.vectors import MergeRecipe, merge
@@ -39,6 +41,7 @@ __all__ = ["BenchmarkConfig", "ABLATION_ORDER", "run_benchmark", "summarize", "e
 ABLATION_ORDER = ("creative_professional", "environmentalist", "futurist", "analytical_thinker",
                   "visionary_millionaire", "social_entrepreneur", "academic_researcher")
 METRICS = ("originality", "elaboration", "fluency", "flexibility")
+METHODS_FILE = "methods.json"  # each method's settings, checked when a run resumes
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,8 @@ class BenchmarkConfig:
     """Run creativity methods on WKCT tasks with one local model."""
 
     task: str = field(default="aut", metadata={"help": "aut, instances, similarities, scientific, or 'all'"})
-    methods: str = field(default="sa,sa_t1,mrp,discussion,billy", metadata={"help": "comma-separated methods"})
+    methods: str = field(default="sa,sa_t1,mrp,discussion,billy", metadata={
+        "help": "comma-separated: sa, sa_t1, mrp, discussion, billy, control (BILLY's decoding, unsteered), billy_tuned"})
     n: int = field(default=20, metadata={"help": "items per task (deterministic subset)"})
     seed: int = field(default=0, metadata={"help": "subset and sampling seed"})
     model: str = field(default="embedded", metadata={"help": "HF name or path"})
@@ -108,42 +112,76 @@ class BenchmarkConfig:
         return int(cell["paper_layer"]), float(cell["alpha"])
 
 
-def _steering_for(model: SteerableModel, config: BenchmarkConfig, recipe: MergeRecipe,
-                  paper_layer: int | None = None, alpha: float | None = None):
-    vectors = load_persona_vectors(list(recipe.weights), config.vectors_dir, model)
-    hook = model.layers.paper_layer_hook(config.paper_layer if paper_layer is None else paper_layer)
-    return merge(vectors, recipe).to_steering(config.alpha if alpha is None else alpha, [hook])
+def _steering_spec(config: BenchmarkConfig, name: str) -> dict | None:
+    """Recipe, paper layer and raw alpha that a BILLY variant steers with (None: not steered)."""
+    if name.startswith("billy_k"):
+        recipe = MergeRecipe.from_list(ABLATION_ORDER[: int(name[len("billy_k"):])])
+        return {"recipe": recipe.to_dict(), "paper_layer": config.paper_layer, "alpha": config.alpha}
+    if name == "billy_tuned":
+        layer, alpha = config.tuned_cell()
+        return {"recipe": parse_recipe(config.recipe).to_dict(), "paper_layer": layer, "alpha": alpha}
+    if name == "billy":
+        return {"recipe": parse_recipe(config.recipe).to_dict(), "paper_layer": config.paper_layer,
+                "alpha": config.alpha}
+    return None
 
 
-def _method(model: SteerableModel, config: BenchmarkConfig, name: str):
+def _method(model: SteerableModel, config: BenchmarkConfig, name: str) -> Method:
     common = dict(max_new_tokens=config.max_new_tokens, seed=config.seed, batch_size=config.batch_size,
                   matched_decoding=config.matched_decoding, rounds=config.rounds,
                   billy_temperature=model.default_temperature)
-    if name.startswith("billy_k"):
-        recipe = MergeRecipe.from_list(ABLATION_ORDER[: int(name[len("billy_k"):])])
-        return make_method("billy", steering=_steering_for(model, config, recipe), **common)
-    if name == "billy_tuned":
-        layer, alpha = config.tuned_cell()
-        steering = _steering_for(model, config, parse_recipe(config.recipe), layer, alpha)
-        return replace(make_method("billy", steering=steering, **common), name=name)
-    steering = _steering_for(model, config, parse_recipe(config.recipe)) if name == "billy" else None
-    return make_method(name, steering=steering, **common)
+    spec = _steering_spec(config, name)
+    if spec is None:
+        return make_method(name, **common)
+    recipe = MergeRecipe.from_dict(spec["recipe"])
+    vectors = load_persona_vectors(list(recipe.weights), config.vectors_dir, model)
+    steering = merge(vectors, recipe).to_steering(spec["alpha"], [model.layers.paper_layer_hook(spec["paper_layer"])])
+    return replace(make_method("billy", steering=steering, **common), name=name)
+
+
+def _describe(config: BenchmarkConfig, method: Method) -> dict:
+    return {**method.describe(), "model": config.model, "steering_source": _steering_spec(config, method.name)}
+
+
+def _check_settings(out: Path, described: dict[str, dict], answered: set[str]) -> None:
+    """Refuse to resume a method whose answers in ``out`` were made with other settings, so
+    that no table silently mixes two configurations; record the settings of every method."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / METHODS_FILE
+    before = json.loads(path.read_text()) if path.exists() else {}
+    described = json.loads(json.dumps(described))  # compare as stored (tuples become lists)
+    for name, settings in described.items():
+        old = before.get(name)
+        if name in answered and old is not None and old != settings:
+            changed = sorted(k for k in {*old, *settings} if old.get(k) != settings.get(k))
+            raise ValueError(f"{out} holds {name} answers made with other settings ({', '.join(changed)} "
+                             f"differ; see {path}); use another --out")
+    write_json({**before, **described}, path)
 
 
 def run_benchmark(model: SteerableModel, config: BenchmarkConfig) -> pd.DataFrame:
     """Generate every (task, method, item) not yet in the run directory; return all records."""
+    return _generate(model, config, _prepare_methods(model, config))
+
+
+def _prepare_methods(model: SteerableModel, config: BenchmarkConfig) -> dict[str, Method]:
+    methods = {name: _method(model, config, name) for name in config.method_names()}
+    answered = {r["method"] for r in read_jsonl_log(Path(config.out) / "responses.jsonl")}
+    _check_settings(Path(config.out), {name: _describe(config, m) for name, m in methods.items()}, answered)
+    return methods
+
+
+def _generate(model: SteerableModel, config: BenchmarkConfig, methods: dict[str, Method]) -> pd.DataFrame:
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     log = out / "responses.jsonl"
     done = {(r["task"], r["method"], r["item_id"]): r for r in read_jsonl_log(log)}
     with open(log, "a", encoding="utf-8") as handle:
         for task_name in config.tasks():
             items = sample_items(load_task(task_name), config.n, config.seed)  # type: ignore[arg-type]
-            for method_name in config.method_names():
+            for method_name, method in methods.items():
                 todo = [i for i in items if (task_name, method_name, i.item_id) not in done]
                 if not todo:
                     continue
-                method = _method(model, config, method_name)
                 step = max(1, config.batch_size // 4) if method_name == "discussion" else config.batch_size
                 for start in tqdm(range(0, len(todo), step), desc=f"{task_name}/{method_name}"):
                     chunk = todo[start : start + step]
@@ -198,25 +236,30 @@ def summarize(scored: pd.DataFrame, seed: int = 0, n_boot: int = 1000) -> pd.Dat
     return pd.DataFrame(rows)
 
 
-def efficiency(scored: pd.DataFrame, price_in: float, price_out: float) -> pd.DataFrame:
+def efficiency(scored: pd.DataFrame, price_in: float, price_out: float, by_task: bool = False) -> pd.DataFrame:
     """Per-query cost of each method (means over items), with ratios to BILLY when present.
 
     Only items that *every* method answered count (``n`` says how many), so that the ratios
     compare the same queries even when one method (e.g. LLM Discussion) ran on fewer tasks.
+    ``by_task=True`` gives one row per task and method, with ratios to BILLY on the same task.
     """
     keys = scored[["task", "item_id"]].apply(tuple, axis=1)
     common = set.intersection(*(set(keys[scored["method"] == m]) for m in scored["method"].unique()))
     if not common:
         raise ValueError("no task item was answered by every method, so their costs cannot be compared")
     scored = scored[keys.isin(common)]
-    table = scored.groupby("method")[["seconds", "input_tokens", "output_tokens", "forward_passes", "calls"]].mean()
+    groups = ["task", "method"] if by_task else ["method"]
+    grouped = scored.groupby(groups)
+    table = grouped[["seconds", "input_tokens", "output_tokens", "forward_passes", "calls"]].mean()
     table["cost_usd"] = (table["input_tokens"] * price_in + table["output_tokens"] * price_out) / 1e6
-    table["n"] = scored.groupby("method").size()
-    table["tasks"] = scored.groupby("method")["task"].agg(lambda t: ",".join(sorted(set(t))))
-    if "billy" in table.index:
+    table["n"] = grouped.size()
+    table["tasks"] = grouped["task"].agg(lambda t: ",".join(sorted(set(t))))
+    table = table.reset_index()
+    billy = table[table["method"] == "billy"].set_index("tasks")
+    if not billy.empty:
         for column in ("seconds", "input_tokens", "output_tokens", "cost_usd"):
-            table[f"{column}_vs_billy"] = table[column] / table.loc["billy", column]
-    return table.reset_index()
+            table[f"{column}_vs_billy"] = table[column] / table["tasks"].map(billy[column])
+    return table
 
 
 def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
@@ -227,18 +270,10 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
         if records.empty:
             raise ValueError(f"--score-only: {Path(config.out) / 'responses.jsonl'} holds no responses to score")
         return _tabulate(records, config)
-    write_run_record(config.out, config, argv, "billy_interp.benchmark")
-    if "billy_tuned" in config.method_names():
-        layer, alpha = config.tuned_cell()
-        tuned_path = Path(config.out) / "tuned.json"
-        if tuned_path.exists():
-            before = json.loads(tuned_path.read_text())
-            if (before["paper_layer"], before["alpha"]) != (layer, alpha):
-                raise ValueError(f"{config.out} holds billy_tuned answers for paper layer {before['paper_layer']}, "
-                                 f"alpha {before['alpha']}; use another --out for layer {layer}, alpha {alpha}")
-        write_json({"paper_layer": layer, "alpha": alpha, "source": config.tuned}, tuned_path)
     model = load_model(config.model, device=config.device or None, dtype=config.dtype)
-    return _tabulate(run_benchmark(model, config), config)
+    methods = _prepare_methods(model, config)  # refuses changed settings before anything is recorded
+    write_run_record(config.out, config, argv, "billy_interp.benchmark")
+    return _tabulate(_generate(model, config, methods), config)
 
 
 def _tabulate(records: pd.DataFrame, config: BenchmarkConfig) -> pd.DataFrame:
@@ -255,6 +290,7 @@ def _tabulate(records: pd.DataFrame, config: BenchmarkConfig) -> pd.DataFrame:
     write_csv(summary, out / "summary.csv")
     eff = efficiency(scored, config.price_in, config.price_out)
     write_csv(eff, out / "efficiency.csv")
+    write_csv(efficiency(scored, config.price_in, config.price_out, by_task=True), out / "efficiency_by_task.csv")
     print(summary[summary["metric"] == "originality"].to_string(index=False))
     print(eff.to_string(index=False))
     print(f"scores are an {PROXY_LABEL}; tables in {out}")

@@ -1,4 +1,4 @@
-"""The paper's five ways to answer a creativity task, all on the same local model.
+"""The paper's five ways to answer a creativity task, all on the same local model, and a control.
 
 1. ``sa``: single agent, T=0.7.  2. ``sa_t1``: single agent, T=1.0.
 3. ``mrp``: one prompt asking for the environmentalist's, creative professional's and futurist's
@@ -9,10 +9,15 @@
    history and re-reads it every round; every token it reads and writes is counted.
 5. ``billy``: one agent steered by the merged persona vector (paper defaults: CRE+ENV+FUT+FUT
    mean, paper layer 20, alpha 2 on the raw vector, response positions, top_p 0.8,
-   repetition_penalty 1.2, no_repeat_ngram_size 4).
+   repetition_penalty 1.2, no_repeat_ngram_size 4, the model's default temperature).
+6. ``control`` (ours, not the paper's): BILLY's exact decoding without steering, so that
+   ``billy - control`` is the effect of steering alone, on any model.
 
 Decoding confound (documented, as in the paper): BILLY's decoding uses penalties the SA
-baselines did not. ``matched_decoding=True`` gives every method BILLY's decoding.
+baselines did not. ``matched_decoding=True`` gives every method BILLY's top_p and penalties;
+``sa`` and ``sa_t1`` keep the temperature that defines them (0.7, 1.0), ``mrp`` and
+``discussion`` take BILLY's (the model's default; 1.0 on SmolLM2, where ``sa_t1`` then equals
+``control``).
 
 Discussion's final answer: each agent presents a final list in the last round; the method's
 response is the four final lists joined (scoring then merges duplicate ideas). Lu et al. report
@@ -23,7 +28,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 from billy_interp.generation import GenerationConfig, generate
 from billy_interp.model import SteerableModel
@@ -32,7 +37,7 @@ from billy_interp.tasks import TaskItem
 
 __all__ = ["Role", "ROLES", "MethodOutput", "Method", "make_method", "METHOD_NAMES", "mrp_prompt"]
 
-METHOD_NAMES = ("sa", "sa_t1", "mrp", "discussion", "billy")
+METHOD_NAMES = ("sa", "sa_t1", "mrp", "discussion", "billy", "control")
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,21 @@ class Method:
     decoding: GenerationConfig
     steering: Steering | None = None
     rounds: int = 5
+
+    def describe(self) -> dict:
+        """What decides this method's answers, as JSON data: decoding, rounds, steered hooks.
+
+        Batch size, backend and progress bars are left out: they change no setting of the method,
+        so a resumed run may change them."""
+        decoding = {k: v for k, v in asdict(self.decoding).items() if k not in ("batch_size", "backend", "progress")}
+        described: dict = {"decoding": decoding}
+        if self.name == "discussion":
+            described["rounds"] = self.rounds
+        if self.steering is not None:
+            positions = self.steering.positions
+            described["steering"] = {"hooks": sorted(self.steering.deltas),
+                                     "positions": positions if isinstance(positions, str) else "mask"}
+        return described
 
     def run(self, model: SteerableModel, items: Sequence[TaskItem]) -> list[MethodOutput]:
         if not items:
@@ -165,18 +185,20 @@ def make_method(
     rounds: int = 5,
     billy_temperature: float = 1.0,
 ) -> Method:
-    """The paper's configuration of each method (BILLY needs ``steering``)."""
+    """The paper's configuration of each method (BILLY needs ``steering``; ``billy_temperature`` is
+    the model's default temperature, which BILLY samples at)."""
     if name not in METHOD_NAMES:
         raise ValueError(f"unknown method {name!r}; use one of {METHOD_NAMES}")
     base = GenerationConfig(max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size, do_sample=True)
     billy = GenerationConfig.billy(max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size,
                                    temperature=billy_temperature)
-    if matched_decoding:
-        decoding = replace(billy, temperature={"sa": 0.7}.get(name, 1.0))
-    elif name == "billy":
+    own_temperature = {"sa": 0.7, "sa_t1": 1.0}
+    if name in ("billy", "control"):
         decoding = billy
+    elif matched_decoding:
+        decoding = replace(billy, temperature=own_temperature.get(name, billy_temperature))
     else:
-        decoding = replace(base, temperature=0.7 if name in ("sa", "mrp", "discussion") else 1.0)
+        decoding = replace(base, temperature=own_temperature.get(name, 0.7))
     if name == "billy" and steering is None:
         raise ValueError("the billy method needs a steering (e.g. merged.to_steering(2.0, [hook]))")
     return Method(name, decoding, steering if name == "billy" else None, rounds)

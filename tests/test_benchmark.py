@@ -25,6 +25,25 @@ def test_benchmark_tables(tiny_model_dir, tiny_vectors, tmp_path):
     assert eff.loc["discussion", "calls"] == 2 * 4 and eff.loc["sa", "calls"] == 1
     assert eff.loc["discussion", "input_tokens_vs_billy"] > 1
     assert (out / "ideas.csv").is_file() and "billy_interp.benchmark" in (out / "command.txt").read_text()
+    by_task = pd.read_csv(out / "efficiency_by_task.csv")
+    assert set(by_task["task"]) == {"aut"} and (by_task.set_index("method")["seconds_vs_billy"]["billy"] == 1.0)
+    settings = json.loads((out / "methods.json").read_text())
+    assert settings["billy"]["steering_source"]["paper_layer"] == 2 and settings["discussion"]["rounds"] == 2
+    assert settings["sa"]["steering_source"] is None
+
+
+def test_resume_refuses_answers_made_with_other_settings(tiny_model_dir, tiny_vectors, tmp_path):
+    out = tmp_path / "run"
+    benchmark.main(_argv(tiny_model_dir, tiny_vectors, out, "--methods", "sa,billy"))
+    config_before = (out / "config.json").read_text()
+    with pytest.raises(ValueError, match=r"holds sa answers made with other settings \(decoding differ"):
+        benchmark.main(_argv(tiny_model_dir, tiny_vectors, out, "--methods", "sa", "--matched-decoding"))
+    with pytest.raises(ValueError, match=r"holds billy answers .*steering_source"):
+        benchmark.main(_argv(tiny_model_dir, tiny_vectors, out, "--methods", "billy", "--alpha", "4"))
+    assert (out / "config.json").read_text() == config_before  # a refused resume records nothing
+    # Settings that do not change the method (batch size), or a new method, resume fine.
+    benchmark.main(_argv(tiny_model_dir, tiny_vectors, out, "--methods", "sa,sa_t1,billy", "--batch-size", "1"))
+    assert set(pd.read_csv(out / "responses.csv")["method"]) == {"sa", "sa_t1", "billy"}
 
 
 def test_killed_benchmark_resumes_without_losing_finished_items(tiny_model_dir, tiny_vectors, tmp_path, monkeypatch):
@@ -125,3 +144,18 @@ def test_efficiency_compares_only_items_every_method_answered():
     assert eff.loc["discussion", "tasks"] == "aut"
     with pytest.raises(ValueError, match="answered by every method"):
         benchmark.efficiency(pd.DataFrame(rows[2:]), 1.0, 1.0)
+
+
+def test_efficiency_by_task_takes_ratios_within_each_task():
+    def row(task, item, method, seconds):
+        return {"task": task, "item_id": item, "method": method, "seconds": seconds, "input_tokens": 10,
+                "output_tokens": 20, "forward_passes": 20, "calls": 1}
+
+    rows = [row("aut", 0, "billy", 1.0), row("aut", 0, "discussion", 50.0),
+            row("sim", 0, "billy", 2.0), row("sim", 0, "discussion", 300.0), row("sim", 1, "billy", 2.0)]
+    table = benchmark.efficiency(pd.DataFrame(rows), 1.0, 1.0, by_task=True).set_index(["task", "method"])
+    assert table.loc[("aut", "discussion"), "seconds_vs_billy"] == 50.0
+    assert table.loc[("sim", "discussion"), "seconds_vs_billy"] == 150.0
+    assert table.loc[("sim", "billy"), "n"] == 1  # item 1 was not answered by discussion
+    pooled = benchmark.efficiency(pd.DataFrame(rows), 1.0, 1.0).set_index("method")
+    assert pooled.loc["discussion", "seconds_vs_billy"] == 175.0 / 1.5

@@ -29,6 +29,35 @@ def test_paper_decoding_per_method():
         make_method("debate")
 
 
+def test_control_is_billys_decoding_without_steering_at_the_models_temperature():
+    steering = Steering.from_vectors({"blocks.0.hook_resid_post": torch.ones(4)})
+    billy = make_method("billy", steering=steering, billy_temperature=0.6)
+    control = make_method("control", steering=steering, billy_temperature=0.6)
+    assert control.decoding == billy.decoding and control.steering is None
+    assert billy.decoding.temperature == 0.6
+
+
+def test_matched_decoding_keeps_the_defining_temperatures_and_gives_the_rest_billys():
+    matched = {m: make_method(m, matched_decoding=True, billy_temperature=0.6).decoding
+               for m in ("sa", "sa_t1", "mrp", "discussion")}
+    assert {m: d.temperature for m, d in matched.items()} == {"sa": 0.7, "sa_t1": 1.0, "mrp": 0.6, "discussion": 0.6}
+    assert all((d.top_p, d.repetition_penalty, d.no_repeat_ngram_size) == (0.8, 1.2, 4) for d in matched.values())
+    assert make_method("mrp").decoding.temperature == make_method("discussion").decoding.temperature == 0.7
+    # At a default temperature of 1.0 (SmolLM2) the matched T=1.0 single agent *is* the control.
+    assert make_method("sa_t1", matched_decoding=True).decoding == make_method("control").decoding
+
+
+def test_describe_names_what_decides_the_answers():
+    steering = Steering.from_vectors({"blocks.1.hook_resid_post": torch.ones(4)})
+    billy = make_method("billy", steering=steering).describe()
+    assert billy["steering"] == {"hooks": ["blocks.1.hook_resid_post"], "positions": "response"}
+    assert billy["decoding"]["repetition_penalty"] == 1.2 and "batch_size" not in billy["decoding"]
+    assert make_method("discussion", rounds=3).describe()["rounds"] == 3
+    assert "steering" not in make_method("sa").describe()
+    assert make_method("sa", batch_size=2).describe() == make_method("sa", batch_size=8).describe()
+    assert make_method("sa", max_new_tokens=8).describe() != make_method("sa", max_new_tokens=9).describe()
+
+
 def test_single_agent_accounting(tiny_model):
     out = make_method("sa", max_new_tokens=5).run(tiny_model, ITEMS)
     batch = tiny_model.encode_chat([i.prompt for i in ITEMS])
