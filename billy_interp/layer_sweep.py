@@ -27,10 +27,11 @@ from billy_interp.artifacts import read_jsonl_log, write_csv, write_json
 from billy_interp.cli import parse_config, write_run_record
 from billy_interp.figures import plot_sweep_heatmaps, save_figure
 from billy_interp.generation import GenerationConfig
+from billy_interp.layers import LayerConvention
 from billy_interp.merge import DEFAULT_VECTORS_DIR, load_persona_vectors, parse_recipe
 from billy_interp.model import load_model
 from billy_interp.personas import load_persona, shared_questions
-from billy_interp.sweep import Cell, grid_steering, relative_alpha_scale, run_grid
+from billy_interp.sweep import Cell, alphas_for_relative, grid_steering, relative_alpha_scale, run_grid
 from billy_interp.sweep_metrics import last_layer_projections, perplexities, text_metrics
 from billy_interp.tasks import load_task, sample_items
 from billy_interp.vectors import merge
@@ -70,19 +71,14 @@ def sweep_prompts(n: int, seed: int) -> list[tuple[str, str]]:
     return [(i.prompt, i.subject) for i in aut] + [(q, q) for q in design]
 
 
-def _cells(config: SweepConfig, n_layers: int, scale: pd.DataFrame) -> list[tuple[Cell, float]]:
-    layers = range(1, n_layers + 1) if config.layers == "all" else [int(x) for x in config.layers.split(",")]
+def _cells(config: SweepConfig, layers: LayerConvention, scale: pd.DataFrame) -> list[tuple[Cell, float]]:
+    """(cell with its raw alpha, relative alpha) for every paper layer x alpha of the grid."""
+    paper_layers = range(1, layers.n_layers + 1) if config.layers == "all" else [int(x) for x in config.layers.split(",")]
+    blocks = [layers.paper_layer_to_block(layer) for layer in paper_layers]
     alphas = [float(a) for a in config.alphas.split(",")]
-    cells = []
-    for layer in layers:
-        if not 1 <= layer <= n_layers:
-            raise ValueError(f"paper layer {layer} out of range 1..{n_layers}")
-        block = layer - 1
-        factor = float(scale.loc[scale["block"] == block, "scale"].iloc[0])
-        for alpha in alphas:
-            raw = alpha / factor if config.relative else alpha
-            cells.append((Cell(block, raw), raw * factor))
-    return cells
+    factors = dict(zip(scale["block"].astype(int), scale["scale"].astype(float)))
+    raw = alphas_for_relative(scale, alphas) if config.relative else {b: alphas for b in blocks}
+    return [(Cell(block, a), a * factors[block]) for block in blocks for a in raw[block]]
 
 
 def recommend(aggregate: pd.DataFrame, tolerance: float, distinct_tolerance: float = 0.1) -> dict:
@@ -118,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
     pairs = sweep_prompts(config.n_prompts, config.seed)
     prompts, subjects = [p for p, _ in pairs], [s for _, s in pairs]
     scale = relative_alpha_scale(model, prompts, vector)
-    cells = _cells(config, model.layers.n_layers, scale)
+    cells = _cells(config, model.layers, scale)
     log = out / "cells.jsonl"
     done = {(entry["block"], entry["alpha"]) for entry in read_jsonl_log(log)}
     # alpha = 0 adds an exact zero, so every layer's baseline is the same run: generate it once.
