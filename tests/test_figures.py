@@ -80,6 +80,18 @@ def test_save_figure_writes_html_and_stamps_the_command(tmp_path):
     assert not list((tmp_path / "f").glob("*.tmp"))
 
 
+def test_a_png_that_cannot_be_rendered_again_is_removed_not_left_stale(tmp_path, monkeypatch):
+    fig = figures.plot_cosine_matrix(_cosines(), 0)
+    (tmp_path / "cos.png").write_bytes(b"an earlier build's image")
+
+    def no_renderer(*args, **kwargs):
+        raise RuntimeError("no Chromium")
+
+    monkeypatch.setattr(type(fig), "to_image", no_renderer)
+    written = figures.save_figure(fig, tmp_path / "cos")
+    assert [p.name for p in written] == ["cos.html"] and not (tmp_path / "cos.png").exists()
+
+
 def test_token_view_writes_one_div_per_view_and_the_bundle_once(tmp_path):
     views = [{"title": f"view {i} <b>", "tokens": ["a", "b", "c"], "values": np.ones((3, 2)) * i, "labels": ["x", "y"]}
              for i in range(3)]
@@ -120,3 +132,27 @@ def test_build_rebuilds_from_run_dirs_and_lists_missing_ones(tmp_path):
     assert "python -m billy_interp.benchmark --n 2" in (tmp_path / "figs" / "table1.md").read_text()
     with pytest.raises(FileNotFoundError, match="absent"):
         build(FiguresConfig(**{**config.__dict__, "strict": True}))
+
+
+def test_a_rebuild_without_some_runs_keeps_their_figures_in_the_index(tmp_path):
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    _summary().to_csv(bench / "summary.csv", index=False)
+    pd.DataFrame({"method": ["sa", "billy"], "n": 2, "seconds": [1.0, 2.0], "input_tokens": [1, 2],
+                  "output_tokens": [3, 4]}).to_csv(bench / "efficiency.csv", index=False)
+    absent = str(tmp_path / "absent")
+    figs = tmp_path / "figs"
+    dirs = dict(projection_dir=absent, interaction_dir=absent, sweep_dir=absent, geometry_dir=absent,
+                stability_dir=absent, compare_dir=absent, out=str(figs))
+    build(FiguresConfig(benchmark_dir=str(bench), ablation_dir=str(bench), **dirs))
+    # Next rebuild: the ablation run is gone, the benchmark run is still here.
+    built = build(FiguresConfig(benchmark_dir=str(bench), ablation_dir=absent, **dirs))
+    assert "fig2_ablation" not in set(built["name"])
+    index = pd.read_csv(figs / "index.csv")
+    assert list(index["name"]) == ["table1", "table1_bars", "efficiency", "efficiency_bars", "fig2_ablation"]
+    readme = (figs / "README.md").read_text()
+    assert "fig2_ablation.html" in readme and "kept from an earlier build (its run is not here): `fig2_ablation`" in readme
+    # A kept figure whose files are gone drops out of the index.
+    (figs / "fig2_ablation.html").unlink()
+    build(FiguresConfig(benchmark_dir=str(bench), ablation_dir=absent, **dirs))
+    assert "fig2_ablation" not in set(pd.read_csv(figs / "index.csv")["name"])

@@ -43,6 +43,9 @@ from billy_interp.figures.sweep import plot_sweep_heatmaps
 
 __all__ = ["FiguresConfig", "table1", "efficiency_table", "case_study", "build", "main"]
 
+INDEX_FILE = "index.csv"  # what README.md shows, kept for the next rebuild
+INDEX_COLUMNS = ["name", "what", "files", "source"]
+
 
 @dataclass(frozen=True)
 class FiguresConfig:
@@ -76,8 +79,9 @@ def table1(summary: pd.DataFrame, metrics: Sequence[str] = ("originality", "elab
 
 
 def efficiency_table(efficiency: pd.DataFrame) -> pd.DataFrame:
-    """Per-query seconds, tokens, passes and cost, with ratios to BILLY where it ran."""
-    columns = [c for c in ("method", "n", "seconds", "input_tokens", "output_tokens", "forward_passes", "calls",
+    """Per-query seconds, tokens, passes and cost, with ratios to BILLY where it ran (per task
+    when the table has a ``task`` column)."""
+    columns = [c for c in ("task", "method", "n", "seconds", "input_tokens", "output_tokens", "forward_passes", "calls",
                            "cost_usd", "seconds_vs_billy", "input_tokens_vs_billy", "output_tokens_vs_billy")
                if c in efficiency.columns]
     return efficiency[columns].round(4)
@@ -104,7 +108,9 @@ def _markdown(frame: pd.DataFrame) -> str:
 
 
 def build(config: FiguresConfig) -> pd.DataFrame:
-    """Write every figure and table whose run exists; return the index (name, file, source)."""
+    """Write every figure and table whose run exists; return the index (name, file, source) of what
+    was built. ``README.md`` and ``index.csv`` also keep earlier entries whose run is not here but
+    whose files still are."""
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     index: list[dict] = []
@@ -135,6 +141,9 @@ def build(config: FiguresConfig) -> pd.DataFrame:
         eff = pd.read_csv(run / "efficiency.csv")
         emit("efficiency", run, lambda: efficiency_table(eff), "efficiency table (per query)")
         emit("efficiency_bars", run, lambda: plot_efficiency(eff), "efficiency, log scale")
+        if (run / "efficiency_by_task.csv").exists():
+            by_task = pd.read_csv(run / "efficiency_by_task.csv")
+            emit("efficiency_by_task", run, lambda: efficiency_table(by_task), "efficiency table per task (per query)")
     if run := run_dir(config.compare_dir, "comparison.csv"):
         comparison = pd.read_csv(run / "comparison.csv")
         emit("paired_differences", run, lambda: plot_paired_differences(comparison), "paired originality differences, BILLY vs each method")
@@ -183,12 +192,36 @@ def build(config: FiguresConfig) -> pd.DataFrame:
         emit("stability", run, lambda: plot_stability(stab), "stability across seeds")
     if missing and config.strict:
         raise FileNotFoundError("missing runs: " + ", ".join(missing))
-    frame = pd.DataFrame(index)
+    built = pd.DataFrame(index, columns=INDEX_COLUMNS)
+    kept = _kept_from_earlier_build(out, set(built["name"]))
+    frame = _in_earlier_order(pd.concat([built, kept], ignore_index=True), out)
+    write_csv(frame, out / INDEX_FILE)
     note = "".join(f"- not built, run missing: `{m}`\n" for m in missing)
+    if not kept.empty:
+        note += "".join(f"- kept from an earlier build (its run is not here): `{name}`\n" for name in kept["name"])
     atomic_write(out / "README.md", lambda tmp: tmp.write_text(
         "# Figures and tables\n\nRebuilt by `python -m billy_interp.figures` from the runs named below.\n\n"
         + (_markdown(frame) if not frame.empty else "(nothing built)\n") + ("\n" + note if note else "")))
-    return frame
+    return built
+
+
+def _earlier_index(out: Path) -> pd.DataFrame:
+    path = out / INDEX_FILE
+    return pd.read_csv(path) if path.exists() else pd.DataFrame(columns=INDEX_COLUMNS)
+
+
+def _kept_from_earlier_build(out: Path, rebuilt: set[str]) -> pd.DataFrame:
+    """Index rows of figures not rebuilt now whose files are all still in ``out``: a rebuild from a
+    machine that holds only some of the runs must not drop the others from the index."""
+    earlier = _earlier_index(out)
+    on_disk = earlier["files"].map(lambda files: all((out / f.strip()).exists() for f in str(files).split(",")))
+    return earlier[~earlier["name"].isin(rebuilt) & on_disk]
+
+
+def _in_earlier_order(frame: pd.DataFrame, out: Path) -> pd.DataFrame:
+    order = {name: i for i, name in enumerate(_earlier_index(out)["name"])}
+    rank = frame["name"].map(lambda name: order.get(name, len(order)))
+    return frame.iloc[rank.argsort(kind="stable")].reset_index(drop=True)
 
 
 def main(argv: Sequence[str] | None = None) -> pd.DataFrame:

@@ -13,7 +13,8 @@ def save_figure(fig: go.Figure, path: str | Path, made_by: str = "", plotlyjs: b
     """Write ``path.html`` (and ``path.png`` when possible); returns what was written.
 
     ``made_by`` (the command and run that made the figure) is stamped under the plot. A missing
-    PNG renderer (kaleido or Chromium) is reported, never raised, so a main job cannot fail on it.
+    PNG renderer (kaleido or Chromium) is reported, never raised, so a main job cannot fail on it;
+    a PNG from an earlier build is then removed, since it no longer matches the HTML.
     HTML is written to a temporary name and renamed, so a killed job leaves no half file.
     ``plotlyjs=True`` inlines plotly.js (self-contained, offline, ~4.6 MB); ``"directory"`` refers
     to one ``plotly.min.js`` beside the HTML files (written once), for a folder of many figures.
@@ -36,5 +37,8 @@ def save_figure(fig: go.Figure, path: str | Path, made_by: str = "", plotlyjs: b
         atomic_write(png, lambda tmp: tmp.write_bytes(fig.to_image(format="png")))
         written.append(png)
     except Exception as error:  # no kaleido or no Chromium: HTML only
-        print(f"PNG skipped for {path.name}: {type(error).__name__}: {str(error)[:120]}")
+        # A PNG left by an earlier build would no longer show what the new HTML shows.
+        stale = " (removed the stale one)" if png.exists() else ""
+        png.unlink(missing_ok=True)
+        print(f"PNG skipped for {path.name}{stale}: {type(error).__name__}: {str(error)[:120]}")
     return written
