@@ -122,7 +122,8 @@ def test_build_rebuilds_from_run_dirs_and_lists_missing_ones(tmp_path):
                   "output_tokens": [3, 4]}).to_csv(bench / "efficiency.csv", index=False)
     (bench / "command.txt").write_text("python -m billy_interp.benchmark --n 2\n")
     absent = str(tmp_path / "absent")
-    config = FiguresConfig(benchmark_dir=str(bench), ablation_dir=str(bench), projection_dir=absent, interaction_dir=absent,
+    config = FiguresConfig(benchmark_dir=str(bench), ablation_dir=str(bench), efficiency_dir=absent,
+                           projection_dir=absent, interaction_dir=absent,
                            sweep_dir=absent, geometry_dir=absent, stability_dir=absent, compare_dir=absent,
                            out=str(tmp_path / "figs"))
     index = build(config)
@@ -132,6 +133,15 @@ def test_build_rebuilds_from_run_dirs_and_lists_missing_ones(tmp_path):
     assert "python -m billy_interp.benchmark --n 2" in (tmp_path / "figs" / "table1.md").read_text()
     with pytest.raises(FileNotFoundError, match="absent"):
         build(FiguresConfig(**{**config.__dict__, "strict": True}))
+    # With a separate timing run, the efficiency table comes from it and says so.
+    timing = tmp_path / "timing"
+    timing.mkdir()
+    pd.DataFrame({"method": ["sa", "billy"], "n": 2, "seconds": [7.0, 9.0], "input_tokens": [1, 2],
+                  "output_tokens": [3, 4]}).to_csv(timing / "efficiency.csv", index=False)
+    (timing / "command.txt").write_text("python -m billy_interp.benchmark --out timing\n")
+    build(FiguresConfig(**{**config.__dict__, "efficiency_dir": str(timing)}))
+    assert list(pd.read_csv(tmp_path / "figs" / "efficiency.csv")["seconds"]) == [7.0, 9.0]
+    assert "--out timing" in (tmp_path / "figs" / "efficiency.md").read_text()
 
 
 def test_a_rebuild_without_some_runs_keeps_their_figures_in_the_index(tmp_path):
@@ -142,7 +152,7 @@ def test_a_rebuild_without_some_runs_keeps_their_figures_in_the_index(tmp_path):
                   "output_tokens": [3, 4]}).to_csv(bench / "efficiency.csv", index=False)
     absent = str(tmp_path / "absent")
     figs = tmp_path / "figs"
-    dirs = dict(projection_dir=absent, interaction_dir=absent, sweep_dir=absent, geometry_dir=absent,
+    dirs = dict(efficiency_dir=absent, projection_dir=absent, interaction_dir=absent, sweep_dir=absent, geometry_dir=absent,
                 stability_dir=absent, compare_dir=absent, out=str(figs))
     build(FiguresConfig(benchmark_dir=str(bench), ablation_dir=str(bench), **dirs))
     # Next rebuild: the ablation run is gone, the benchmark run is still here.
@@ -151,7 +161,7 @@ def test_a_rebuild_without_some_runs_keeps_their_figures_in_the_index(tmp_path):
     index = pd.read_csv(figs / "index.csv")
     assert list(index["name"]) == ["table1", "table1_bars", "efficiency", "efficiency_bars", "fig2_ablation"]
     readme = (figs / "README.md").read_text()
-    assert "fig2_ablation.html" in readme and "kept from an earlier build (its run is not here): `fig2_ablation`" in readme
+    assert "fig2_ablation.html" in readme and "kept from an earlier build (their runs are not here): `fig2_ablation`" in readme
     # A kept figure whose files are gone drops out of the index.
     (figs / "fig2_ablation.html").unlink()
     build(FiguresConfig(benchmark_dir=str(bench), ablation_dir=absent, **dirs))

@@ -8,7 +8,8 @@ is stamped with the command that produced its run (the run's ``command.txt``), a
 ``figures/README.md`` indexes everything written:
 
 * Table 1 (task x method originality and elaboration, n and 95% CI) and the efficiency table,
-  from ``python -m billy_interp.benchmark``; Fig. 2 (ablation) from ``--ablation``;
+  from ``python -m billy_interp.benchmark`` (the efficiency table from a separate timing run on an
+  idle machine when there is one, since seconds from a run resumed over busy sessions mislead); Fig. 2 (ablation) from ``--ablation``;
 * Fig. 3 (projection panels), the response profile and the token view, from ``projection``;
 * the case study (one task answered under single vectors, the merged vector and MRP), from
   ``interaction``'s ``texts.csv``;
@@ -52,6 +53,8 @@ class FiguresConfig:
     """Rebuild the paper's tables and figures, and ours, from run directories."""
 
     benchmark_dir: str = field(default="runs/benchmark/main", metadata={"help": "benchmark run (Table 1, efficiency)"})
+    efficiency_dir: str = field(default="runs/benchmark/timing", metadata={
+        "help": "benchmark run for the efficiency table, made on an idle machine (if absent: benchmark_dir's)"})
     ablation_dir: str = field(default="runs/benchmark/ablation", metadata={"help": "benchmark --ablation run (Fig. 2)"})
     projection_dir: str = field(default="runs/projection", metadata={"help": "projection run (Fig. 3)"})
     interaction_dir: str = field(default="runs/interaction", metadata={"help": "interaction run (and case study)"})
@@ -138,9 +141,11 @@ def build(config: FiguresConfig) -> pd.DataFrame:
         summary = pd.read_csv(run / "summary.csv")
         emit("table1", run, lambda: table1(summary), "Table 1: originality and elaboration by task and method")
         emit("table1_bars", run, lambda: plot_method_scores(summary), "Table 1 as bars with 95% CIs")
-        eff = pd.read_csv(run / "efficiency.csv")
-        emit("efficiency", run, lambda: efficiency_table(eff), "efficiency table (per query)")
-        emit("efficiency_bars", run, lambda: plot_efficiency(eff), "efficiency, log scale")
+        timing = Path(config.efficiency_dir)
+        timing = timing if (timing / "efficiency.csv").exists() else run
+        eff = pd.read_csv(timing / "efficiency.csv")
+        emit("efficiency", timing, lambda: efficiency_table(eff), "efficiency table (per query)")
+        emit("efficiency_bars", timing, lambda: plot_efficiency(eff), "efficiency, log scale")
         if (run / "efficiency_by_task.csv").exists():
             by_task = pd.read_csv(run / "efficiency_by_task.csv")
             emit("efficiency_by_task", run, lambda: efficiency_table(by_task), "efficiency table per task (per query)")
@@ -198,7 +203,7 @@ def build(config: FiguresConfig) -> pd.DataFrame:
     write_csv(frame, out / INDEX_FILE)
     note = "".join(f"- not built, run missing: `{m}`\n" for m in missing)
     if not kept.empty:
-        note += "".join(f"- kept from an earlier build (its run is not here): `{name}`\n" for name in kept["name"])
+        note += "- kept from an earlier build (their runs are not here): " + ", ".join(f"`{n}`" for n in kept["name"]) + "\n"
     atomic_write(out / "README.md", lambda tmp: tmp.write_text(
         "# Figures and tables\n\nRebuilt by `python -m billy_interp.figures` from the runs named below.\n\n"
         + (_markdown(frame) if not frame.empty else "(nothing built)\n") + ("\n" + note if note else "")))
@@ -219,9 +224,13 @@ def _kept_from_earlier_build(out: Path, rebuilt: set[str]) -> pd.DataFrame:
 
 
 def _in_earlier_order(frame: pd.DataFrame, out: Path) -> pd.DataFrame:
-    order = {name: i for i, name in enumerate(_earlier_index(out)["name"])}
-    rank = frame["name"].map(lambda name: order.get(name, len(order)))
-    return frame.iloc[rank.argsort(kind="stable")].reset_index(drop=True)
+    """The earlier index's order; a new entry goes right after the entry built before it."""
+    order = {name: float(i) for i, name in enumerate(_earlier_index(out)["name"])}
+    ranks, previous = [], -1.0
+    for name in frame["name"]:
+        previous = order.get(name, previous + 1e-3)
+        ranks.append(previous)
+    return frame.iloc[pd.Series(ranks).argsort(kind="stable")].reset_index(drop=True)
 
 
 def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
