@@ -1,7 +1,7 @@
 """``python -m billy_interp.compare``: paired differences between benchmark methods, item by item.
 
     python -m billy_interp.compare --a runs/benchmark/main:billy \
-        --b runs/benchmark/matched:sa_t1,runs/benchmark/main:sa_t1,runs/benchmark/main:discussion
+        --b runs/benchmark/main:control,runs/benchmark/main:sa_t1,runs/benchmark/main:discussion
 
 Each side is ``RUN_DIR:METHOD``; the run directory's ``responses.csv`` (written by
 ``python -m billy_interp.benchmark``, or re-made with its ``--score-only``) gives one score per
