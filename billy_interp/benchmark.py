@@ -126,21 +126,16 @@ def _steering_spec(config: BenchmarkConfig, name: str) -> dict | None:
     return None
 
 
-def _method(model: SteerableModel, config: BenchmarkConfig, name: str) -> Method:
+def _method(model: SteerableModel, config: BenchmarkConfig, name: str, spec: dict | None) -> Method:
     common = dict(max_new_tokens=config.max_new_tokens, seed=config.seed, batch_size=config.batch_size,
                   matched_decoding=config.matched_decoding, rounds=config.rounds,
                   billy_temperature=model.default_temperature)
-    spec = _steering_spec(config, name)
     if spec is None:
         return make_method(name, **common)
     recipe = MergeRecipe.from_dict(spec["recipe"])
     vectors = load_persona_vectors(list(recipe.weights), config.vectors_dir, model)
     steering = merge(vectors, recipe).to_steering(spec["alpha"], [model.layers.paper_layer_hook(spec["paper_layer"])])
     return replace(make_method("billy", steering=steering, **common), name=name)
-
-
-def _describe(config: BenchmarkConfig, method: Method) -> dict:
-    return {**method.describe(), "model": config.model, "steering_source": _steering_spec(config, method.name)}
 
 
 def _check_settings(out: Path, described: dict[str, dict], answered: set[str]) -> None:
@@ -165,9 +160,12 @@ def run_benchmark(model: SteerableModel, config: BenchmarkConfig) -> pd.DataFram
 
 
 def _prepare_methods(model: SteerableModel, config: BenchmarkConfig) -> dict[str, Method]:
-    methods = {name: _method(model, config, name) for name in config.method_names()}
+    specs = {name: _steering_spec(config, name) for name in config.method_names()}
+    methods = {name: _method(model, config, name, spec) for name, spec in specs.items()}
+    described = {name: {**method.describe(), "model": config.model, "steering_source": specs[name]}
+                 for name, method in methods.items()}
     answered = {r["method"] for r in read_jsonl_log(Path(config.out) / "responses.jsonl")}
-    _check_settings(Path(config.out), {name: _describe(config, m) for name, m in methods.items()}, answered)
+    _check_settings(Path(config.out), described, answered)
     return methods
 
 

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -114,13 +116,18 @@ def test_tables_from_small_runs():
     assert list(case_study(texts)["condition"]) == ["base", "merged", "mrp_prompt"]
 
 
+def _benchmark_run(run: Path, seconds=(1.0, 2.0), command="python -m billy_interp.benchmark --n 2") -> Path:
+    """A benchmark run directory with the tables the figures read."""
+    run.mkdir()
+    _summary().to_csv(run / "summary.csv", index=False)
+    pd.DataFrame({"method": ["sa", "billy"], "n": 2, "seconds": list(seconds), "input_tokens": [1, 2],
+                  "output_tokens": [3, 4]}).to_csv(run / "efficiency.csv", index=False)
+    (run / "command.txt").write_text(command + "\n")
+    return run
+
+
 def test_build_rebuilds_from_run_dirs_and_lists_missing_ones(tmp_path):
-    bench = tmp_path / "bench"
-    bench.mkdir()
-    _summary().to_csv(bench / "summary.csv", index=False)
-    pd.DataFrame({"method": ["sa", "billy"], "n": 2, "seconds": [1.0, 2.0], "input_tokens": [1, 2],
-                  "output_tokens": [3, 4]}).to_csv(bench / "efficiency.csv", index=False)
-    (bench / "command.txt").write_text("python -m billy_interp.benchmark --n 2\n")
+    bench = _benchmark_run(tmp_path / "bench")
     absent = str(tmp_path / "absent")
     config = FiguresConfig(benchmark_dir=str(bench), ablation_dir=str(bench), efficiency_dir=absent,
                            projection_dir=absent, interaction_dir=absent,
@@ -134,22 +141,14 @@ def test_build_rebuilds_from_run_dirs_and_lists_missing_ones(tmp_path):
     with pytest.raises(FileNotFoundError, match="absent"):
         build(FiguresConfig(**{**config.__dict__, "strict": True}))
     # With a separate timing run, the efficiency table comes from it and says so.
-    timing = tmp_path / "timing"
-    timing.mkdir()
-    pd.DataFrame({"method": ["sa", "billy"], "n": 2, "seconds": [7.0, 9.0], "input_tokens": [1, 2],
-                  "output_tokens": [3, 4]}).to_csv(timing / "efficiency.csv", index=False)
-    (timing / "command.txt").write_text("python -m billy_interp.benchmark --out timing\n")
+    timing = _benchmark_run(tmp_path / "timing", (7.0, 9.0), "python -m billy_interp.benchmark --out timing")
     build(FiguresConfig(**{**config.__dict__, "efficiency_dir": str(timing)}))
     assert list(pd.read_csv(tmp_path / "figs" / "efficiency.csv")["seconds"]) == [7.0, 9.0]
     assert "--out timing" in (tmp_path / "figs" / "efficiency.md").read_text()
 
 
 def test_a_rebuild_without_some_runs_keeps_their_figures_in_the_index(tmp_path):
-    bench = tmp_path / "bench"
-    bench.mkdir()
-    _summary().to_csv(bench / "summary.csv", index=False)
-    pd.DataFrame({"method": ["sa", "billy"], "n": 2, "seconds": [1.0, 2.0], "input_tokens": [1, 2],
-                  "output_tokens": [3, 4]}).to_csv(bench / "efficiency.csv", index=False)
+    bench = _benchmark_run(tmp_path / "bench")
     absent = str(tmp_path / "absent")
     figs = tmp_path / "figs"
     dirs = dict(efficiency_dir=absent, projection_dir=absent, interaction_dir=absent, sweep_dir=absent, geometry_dir=absent,

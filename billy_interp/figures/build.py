@@ -9,7 +9,8 @@ is stamped with the command that produced its run (the run's ``command.txt``), a
 
 * Table 1 (task x method originality and elaboration, n and 95% CI) and the efficiency table,
   from ``python -m billy_interp.benchmark`` (the efficiency table from a separate timing run on an
-  idle machine when there is one, since seconds from a run resumed over busy sessions mislead); Fig. 2 (ablation) from ``--ablation``;
+  idle machine when there is one: seconds from a run resumed over busy sessions mislead);
+  Fig. 2 (ablation) from ``--ablation``;
 * Fig. 3 (projection panels), the response profile and the token view, from ``projection``;
 * the case study (one task answered under single vectors, the merged vector and MRP), from
   ``interaction``'s ``texts.csv``;
