@@ -116,14 +116,12 @@ def _steering_spec(config: BenchmarkConfig, name: str) -> dict | None:
     """Recipe, paper layer and raw alpha that a BILLY variant steers with (None: not steered)."""
     if name.startswith("billy_k"):
         recipe = MergeRecipe.from_list(ABLATION_ORDER[: int(name[len("billy_k"):])])
-        return {"recipe": recipe.to_dict(), "paper_layer": config.paper_layer, "alpha": config.alpha}
-    if name == "billy_tuned":
-        layer, alpha = config.tuned_cell()
-        return {"recipe": parse_recipe(config.recipe).to_dict(), "paper_layer": layer, "alpha": alpha}
-    if name == "billy":
-        return {"recipe": parse_recipe(config.recipe).to_dict(), "paper_layer": config.paper_layer,
-                "alpha": config.alpha}
-    return None
+    elif name in ("billy", "billy_tuned"):
+        recipe = parse_recipe(config.recipe)
+    else:
+        return None
+    layer, alpha = config.tuned_cell() if name == "billy_tuned" else (config.paper_layer, config.alpha)
+    return {"recipe": recipe.to_dict(), "paper_layer": layer, "alpha": alpha}
 
 
 def _method(model: SteerableModel, config: BenchmarkConfig, name: str, spec: dict | None) -> Method:
@@ -156,23 +154,23 @@ def _check_settings(out: Path, described: dict[str, dict], answered: set[str]) -
 
 def run_benchmark(model: SteerableModel, config: BenchmarkConfig) -> pd.DataFrame:
     """Generate every (task, method, item) not yet in the run directory; return all records."""
-    return _generate(model, config, _prepare_methods(model, config))
+    records = read_jsonl_log(Path(config.out) / "responses.jsonl")
+    return _generate(model, config, _prepare_methods(model, config, records), records)
 
 
-def _prepare_methods(model: SteerableModel, config: BenchmarkConfig) -> dict[str, Method]:
+def _prepare_methods(model: SteerableModel, config: BenchmarkConfig, records: list[dict]) -> dict[str, Method]:
     specs = {name: _steering_spec(config, name) for name in config.method_names()}
     methods = {name: _method(model, config, name, spec) for name, spec in specs.items()}
     described = {name: {**method.describe(), "model": config.model, "steering_source": specs[name]}
                  for name, method in methods.items()}
-    answered = {r["method"] for r in read_jsonl_log(Path(config.out) / "responses.jsonl")}
-    _check_settings(Path(config.out), described, answered)
+    _check_settings(Path(config.out), described, {r["method"] for r in records})
     return methods
 
 
-def _generate(model: SteerableModel, config: BenchmarkConfig, methods: dict[str, Method]) -> pd.DataFrame:
-    out = Path(config.out)
-    log = out / "responses.jsonl"
-    done = {(r["task"], r["method"], r["item_id"]): r for r in read_jsonl_log(log)}
+def _generate(model: SteerableModel, config: BenchmarkConfig, methods: dict[str, Method],
+              records: list[dict]) -> pd.DataFrame:
+    log = Path(config.out) / "responses.jsonl"
+    done = {(r["task"], r["method"], r["item_id"]): r for r in records}
     with open(log, "a", encoding="utf-8") as handle:
         for task_name in config.tasks():
             items = sample_items(load_task(task_name), config.n, config.seed)  # type: ignore[arg-type]
@@ -269,9 +267,10 @@ def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
             raise ValueError(f"--score-only: {Path(config.out) / 'responses.jsonl'} holds no responses to score")
         return _tabulate(records, config)
     model = load_model(config.model, device=config.device or None, dtype=config.dtype)
-    methods = _prepare_methods(model, config)  # refuses changed settings before anything is recorded
+    records = read_jsonl_log(Path(config.out) / "responses.jsonl")
+    methods = _prepare_methods(model, config, records)  # refuses changed settings before anything is recorded
     write_run_record(config.out, config, argv, "billy_interp.benchmark")
-    return _tabulate(_generate(model, config, methods), config)
+    return _tabulate(_generate(model, config, methods, records), config)
 
 
 def _tabulate(records: pd.DataFrame, config: BenchmarkConfig) -> pd.DataFrame:

@@ -199,8 +199,9 @@ def build(config: FiguresConfig) -> pd.DataFrame:
     if missing and config.strict:
         raise FileNotFoundError("missing runs: " + ", ".join(missing))
     built = pd.DataFrame(index, columns=INDEX_COLUMNS)
-    kept = _kept_from_earlier_build(out, set(built["name"]))
-    frame = _in_earlier_order(pd.concat([built, kept], ignore_index=True), out)
+    earlier = pd.read_csv(out / INDEX_FILE) if (out / INDEX_FILE).exists() else pd.DataFrame(columns=INDEX_COLUMNS)
+    kept = _kept_from_earlier_build(earlier, out, set(built["name"]))
+    frame = _in_earlier_order(pd.concat([built, kept], ignore_index=True), earlier)
     write_csv(frame, out / INDEX_FILE)
     note = "".join(f"- not built, run missing: `{m}`\n" for m in missing)
     if not kept.empty:
@@ -211,22 +212,16 @@ def build(config: FiguresConfig) -> pd.DataFrame:
     return built
 
 
-def _earlier_index(out: Path) -> pd.DataFrame:
-    path = out / INDEX_FILE
-    return pd.read_csv(path) if path.exists() else pd.DataFrame(columns=INDEX_COLUMNS)
-
-
-def _kept_from_earlier_build(out: Path, rebuilt: set[str]) -> pd.DataFrame:
+def _kept_from_earlier_build(earlier: pd.DataFrame, out: Path, rebuilt: set[str]) -> pd.DataFrame:
     """Index rows of figures not rebuilt now whose files are all still in ``out``: a rebuild from a
     machine that holds only some of the runs must not drop the others from the index."""
-    earlier = _earlier_index(out)
     on_disk = earlier["files"].map(lambda files: all((out / f.strip()).exists() for f in str(files).split(",")))
     return earlier[~earlier["name"].isin(rebuilt) & on_disk]
 
 
-def _in_earlier_order(frame: pd.DataFrame, out: Path) -> pd.DataFrame:
+def _in_earlier_order(frame: pd.DataFrame, earlier: pd.DataFrame) -> pd.DataFrame:
     """The earlier index's order; a new entry goes right after the entry built before it."""
-    order = {name: float(i) for i, name in enumerate(_earlier_index(out)["name"])}
+    order = {name: float(i) for i, name in enumerate(earlier["name"])}
     ranks, previous = [], -1.0
     for name in frame["name"]:
         previous = order.get(name, previous + 1e-3)
