@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.billy-installed
 
-.PHONY: setup run demo sweep analyses figures png-setup test test-fast bench clean
+.PHONY: setup run demo sweep analyses figures png-setup lint format test test-fast bench clean
 
 # torch==2.13.0 first: it resolves to the CPU wheel on local disk. A bare `torch`, pulled in
 # by a dependency with no torch installed, would download a multi-GB CUDA build.
@@ -54,8 +54,17 @@ png-setup: setup
 	apt-get install -y --no-install-recommends chromium || (apt-get update && apt-get install -y --no-install-recommends chromium)
 	$(PIP) install -q -e ".[figures]"
 
-# The unit and integration tests, then every notebook executed top to bottom (nbmake).
-test: setup
+# Formatting and lint (ruff, configured in pyproject.toml); `make format` applies the fixes.
+lint: setup
+	$(PY) -m ruff format --check billy_interp tests bench
+	$(PY) -m ruff check billy_interp tests bench
+
+format: setup
+	$(PY) -m ruff format billy_interp tests bench
+	$(PY) -m ruff check --fix billy_interp tests bench
+
+# Lint, then the unit and integration tests and every notebook executed top to bottom (nbmake).
+test: lint
 	$(PY) -m pytest -q --durations=15 tests notebooks --nbmake --nbmake-timeout=900
 
 test-fast: setup

@@ -32,22 +32,31 @@ def _peak_mb() -> float:
 def _memory_child(n: int) -> None:
     import pandas as pd
 
-    from billy_interp.extraction import pool_table
-    from billy_interp.model import load_model
-    from billy_interp.personas import load_persona
+    from billy_interp.core.model import load_model
+    from billy_interp.vectors.extraction import pool_table
+    from billy_interp.vectors.personas import load_persona
 
     model = load_model()
     persona = load_persona("futurist")
     g = torch.Generator().manual_seed(0)
-    rows = [{"question": persona.questions.extract[i % 5], "system": persona.system_prompt(i % 5, 1 if i % 2 else -1),
-             "response_ids": torch.randint(100, 40000, (64,), generator=g).tolist()} for i in range(n)]
+    rows = [
+        {
+            "question": persona.questions.extract[i % 5],
+            "system": persona.system_prompt(i % 5, 1 if i % 2 else -1),
+            "response_ids": torch.randint(100, 40000, (64,), generator=g).tolist(),
+        }
+        for i in range(n)
+    ]
     table = pd.DataFrame(rows)
     pool_table(model, table.head(16))  # warm-up: allocator and kernels at full batch size
     before = _peak_mb()
     pooled = pool_table(model, table)
     after = _peak_mb()
-    print(json.dumps({"baseline_mb": before, "peak_mb": after,
-                      "result_mb": sum(t.numel() * 4 for t in pooled.values()) / 2**20}))
+    print(
+        json.dumps(
+            {"baseline_mb": before, "peak_mb": after, "result_mb": sum(t.numel() * 4 for t in pooled.values()) / 2**20}
+        )
+    )
 
 
 def main(argv=None) -> dict:
@@ -63,12 +72,12 @@ def main(argv=None) -> dict:
     torch.set_grad_enabled(False)
     from transformers import LlamaForCausalLM
 
-    from billy_interp.contrast import ContrastPlan, plan_contrast
-    from billy_interp.embedded import embedded_model_dir
-    from billy_interp.extraction import pool_table
-    from billy_interp.generation import GenerationConfig, generate
-    from billy_interp.model import load_model
-    from billy_interp.personas import load_persona
+    from billy_interp.core.embedded import embedded_model_dir
+    from billy_interp.core.generation import GenerationConfig, generate
+    from billy_interp.core.model import load_model
+    from billy_interp.vectors.contrast import ContrastPlan, plan_contrast
+    from billy_interp.vectors.extraction import pool_table
+    from billy_interp.vectors.personas import load_persona
 
     model = load_model()
     reference = LlamaForCausalLM.from_pretrained(embedded_model_dir()).eval()
@@ -81,9 +90,17 @@ def main(argv=None) -> dict:
         return generate(model, batch, GenerationConfig(max_new_tokens=n_new, do_sample=True, seed=0, stop_at_eos=False))
 
     def hf():
-        reference.generate(input_ids=batch.input_ids, attention_mask=batch.attention_mask, do_sample=True,
-                           temperature=1.0, top_p=1.0, top_k=0, max_new_tokens=n_new, min_new_tokens=n_new,
-                           pad_token_id=model.tokenizer.pad_token_id)
+        reference.generate(
+            input_ids=batch.input_ids,
+            attention_mask=batch.attention_mask,
+            do_sample=True,
+            temperature=1.0,
+            top_p=1.0,
+            top_k=0,
+            max_new_tokens=n_new,
+            min_new_tokens=n_new,
+            pad_token_id=model.tokenizer.pad_token_id,
+        )
 
     result = ours()
     table = plan.assign(response_ids=result.token_ids)
@@ -93,7 +110,8 @@ def main(argv=None) -> dict:
     n_tokens = int(full_mask.sum())
 
     runs = {
-        "gen_ours": ours, "gen_hf": hf,
+        "gen_ours": ours,
+        "gen_hf": hf,
         "act_ours": lambda: pool_table(model, table),
         "act_hf": lambda: reference(input_ids=full_ids, attention_mask=full_mask),
     }
@@ -107,31 +125,53 @@ def main(argv=None) -> dict:
             times[key].append(time.perf_counter() - t0)
     med = {k: statistics.median(v) for k, v in times.items()}
     gen_tokens = len(table) * n_new
-    child = subprocess.run([sys.executable, __file__, "--memory-child", str(args.responses)],
-                           capture_output=True, text=True, check=True)
+    child = subprocess.run(
+        [sys.executable, __file__, "--memory-child", str(args.responses)], capture_output=True, text=True, check=True
+    )
     memory = json.loads(child.stdout.strip().splitlines()[-1])
     rows = [
-        {"what": "D± generation, batch 16, T=1.0, 64 new tokens", "hf": gen_tokens / med["gen_hf"],
-         "ours": gen_tokens / med["gen_ours"], "ratio": med["gen_hf"] / med["gen_ours"]},
-        {"what": f"teacher-forced all-layer pooled pass, 16 rows ({n_tokens} tokens)", "hf": n_tokens / med["act_hf"],
-         "ours": n_tokens / med["act_ours"], "ratio": med["act_hf"] / med["act_ours"]},
+        {
+            "what": "D± generation, batch 16, T=1.0, 64 new tokens",
+            "hf": gen_tokens / med["gen_hf"],
+            "ours": gen_tokens / med["gen_ours"],
+            "ratio": med["gen_hf"] / med["gen_ours"],
+        },
+        {
+            "what": f"teacher-forced all-layer pooled pass, 16 rows ({n_tokens} tokens)",
+            "hf": n_tokens / med["act_hf"],
+            "ours": n_tokens / med["act_ours"],
+            "ratio": med["act_hf"] / med["act_ours"],
+        },
     ]
     per_persona_rows = 130  # default extract: 5 questions x 5 pairs x 2 signs x 2 samples + 30 eval rows
     seconds = per_persona_rows * n_new / rows[0]["ours"] + per_persona_rows * (n_tokens / 16) / rows[1]["ours"]
-    out = {"command": "python bench/bench_extraction.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-           "rows": rows, "memory": memory, "responses": args.responses, "est_seconds_per_persona": seconds}
+    out = {
+        "command": "python bench/bench_extraction.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "rows": rows,
+        "memory": memory,
+        "responses": args.responses,
+        "est_seconds_per_persona": seconds,
+    }
     path = Path(args.out)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.with_suffix(".json").write_text(json.dumps(out, indent=1))
-    lines = [f"Command: `{out['command'].strip()}` (median of {args.repeats} interleaved repeats)", "",
-             "| measurement | plain HF tok/s | ours tok/s | ours ÷ HF |", "|---|---:|---:|---:|"]
+    lines = [
+        f"Command: `{out['command'].strip()}` (median of {args.repeats} interleaved repeats)",
+        "",
+        "| measurement | plain HF tok/s | ours tok/s | ours ÷ HF |",
+        "|---|---:|---:|---:|",
+    ]
     lines += [f"| {r['what']} | {r['hf']:.1f} | {r['ours']:.1f} | {r['ratio']:.2f} |" for r in rows]
-    lines += ["", f"Estimated compute per persona with the default extract settings (130 responses of 64 tokens): "
-              f"{seconds:.0f} s.", "",
-              f"Peak memory pooling {args.responses} responses (64 tokens each, all 30 layers, 3 poolings): "
-              f"process peak RSS {memory['peak_mb']:.0f} MB; pooling raised it by "
-              f"{memory['peak_mb'] - memory['baseline_mb']:.0f} MB above the peak reached while loading the model "
-              f"(ru_maxrss is a high-water mark); the pooled result itself is {memory['result_mb']:.0f} MB."]
+    lines += [
+        "",
+        f"Estimated compute per persona with the default extract settings (130 responses of 64 tokens): "
+        f"{seconds:.0f} s.",
+        "",
+        f"Peak memory pooling {args.responses} responses (64 tokens each, all 30 layers, 3 poolings): "
+        f"process peak RSS {memory['peak_mb']:.0f} MB; pooling raised it by "
+        f"{memory['peak_mb'] - memory['baseline_mb']:.0f} MB above the peak reached while loading the model "
+        f"(ru_maxrss is a high-water mark); the pooled result itself is {memory['result_mb']:.0f} MB.",
+    ]
     path.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return out

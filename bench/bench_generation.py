@@ -18,11 +18,11 @@ from pathlib import Path
 
 import torch
 
-from billy_interp.activations import collect_residuals, pooled_residuals
-from billy_interp.embedded import embedded_model_dir
-from billy_interp.generation import GenerationConfig, generate
-from billy_interp.model import load_model
-from billy_interp.steering import Steering
+from billy_interp.core.activations import collect_residuals, pooled_residuals
+from billy_interp.core.embedded import embedded_model_dir
+from billy_interp.core.generation import GenerationConfig, generate
+from billy_interp.core.model import load_model
+from billy_interp.core.steering import Steering
 
 PROMPTS = [
     "What are some creative uses for a brick?",
@@ -68,12 +68,17 @@ def main(argv: list[str] | None = None) -> dict:
         prompts = _prompts(batch_size)
         batch = model.encode_chat(prompts)
 
-        def hf():
-            reference.generate(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                               max_new_tokens=n_new, min_new_tokens=n_new, do_sample=False,
-                               pad_token_id=model.tokenizer.pad_token_id)
+        def hf(batch=batch):
+            reference.generate(
+                input_ids=batch.input_ids,
+                attention_mask=batch.attention_mask,
+                max_new_tokens=n_new,
+                min_new_tokens=n_new,
+                do_sample=False,
+                pad_token_id=model.tokenizer.pad_token_id,
+            )
 
-        def ours(backend):
+        def ours(backend, batch=batch, batch_size=batch_size):
             cfg = GenerationConfig(max_new_tokens=n_new, batch_size=batch_size, stop_at_eos=False, backend=backend)
             return lambda: generate(model, batch, cfg, steering)
 
@@ -90,14 +95,18 @@ def main(argv: list[str] | None = None) -> dict:
         # drift of this shared machine better than a ratio of medians.
         paired = [h / r for h, r in zip(times["hf"], times["residual"])]
         paired_bridge = [h / b for h, b in zip(times["hf"], times["bridge"])]
-        rows.append({
-            "what": f"generate, batch {batch_size}, {n_new} new tokens",
-            "hf_tok_s": tokens / med["hf"],
-            "steered_tok_s": tokens / med["residual"],
-            "ratio": statistics.median(paired), "ratio_min": min(paired), "ratio_max": max(paired),
-            "bridge_tok_s": tokens / med["bridge"],
-            "bridge_ratio": statistics.median(paired_bridge),
-        })
+        rows.append(
+            {
+                "what": f"generate, batch {batch_size}, {n_new} new tokens",
+                "hf_tok_s": tokens / med["hf"],
+                "steered_tok_s": tokens / med["residual"],
+                "ratio": statistics.median(paired),
+                "ratio_min": min(paired),
+                "ratio_max": max(paired),
+                "bridge_tok_s": tokens / med["bridge"],
+                "bridge_ratio": statistics.median(paired_bridge),
+            }
+        )
         print(rows[-1], flush=True)
 
     batch = model.encode_chat(_prompts(16))
@@ -121,25 +130,32 @@ def main(argv: list[str] | None = None) -> dict:
     med = {k: statistics.median(v) for k, v in times.items()}
     for key, label in (("pooled", "all-layer pooled (extraction)"), ("full", "all-layer full residuals")):
         paired = [h / o for h, o in zip(times["hf"], times[key])]
-        rows.append({
-            "what": f"forward, batch 16 ({real_tokens} tokens), {label}",
-            "hf_tok_s": real_tokens / med["hf"],
-            "steered_tok_s": real_tokens / med[key],
-            "ratio": statistics.median(paired), "ratio_min": min(paired), "ratio_max": max(paired),
-        })
+        rows.append(
+            {
+                "what": f"forward, batch 16 ({real_tokens} tokens), {label}",
+                "hf_tok_s": real_tokens / med["hf"],
+                "steered_tok_s": real_tokens / med[key],
+                "ratio": statistics.median(paired),
+                "ratio_min": min(paired),
+                "ratio_max": max(paired),
+            }
+        )
         print(rows[-1], flush=True)
 
     result = {
         "command": "python bench/bench_generation.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": f"{platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}",
-        "torch": torch.__version__, "repeats": args.repeats, "rows": rows,
+        "torch": torch.__version__,
+        "repeats": args.repeats,
+        "rows": rows,
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=1))
     lines = [
         f"Command: `{result['command'].strip()}` ({result['machine']}, torch {result['torch']}, "
-        f"{args.repeats} interleaved repeats; tok/s are medians, ratios the median [min–max] of paired ratios)", "",
+        f"{args.repeats} interleaved repeats; tok/s are medians, ratios the median [min–max] of paired ratios)",
+        "",
         "| measurement | plain HF tok/s | ours tok/s | ours ÷ HF | bridge tok/s | bridge ÷ HF |",
         "|---|---:|---:|---:|---:|---:|",
     ]

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from billy_interp.artifacts import load_vector
-from billy_interp.generation import GenerationConfig
-from billy_interp.model import load_model
-from billy_interp.sweep import make_grid, run_grid, run_naive
+from billy_interp.analysis.sweep import make_grid, run_grid, run_naive
+from billy_interp.core.generation import GenerationConfig
+from billy_interp.core.model import load_model
+from billy_interp.vectors.library import load_vectors
 
 PROMPTS = [
     "What are some creative uses for a brick?",
@@ -46,7 +46,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     torch.set_grad_enabled(False)
     model = load_model()
-    vector = load_vector("vectors/SmolLM2-135M-Instruct/futurist.safetensors", model)
+    vector = load_vectors("futurist", model)["futurist"]
     cells = make_grid([int(b) for b in args.blocks.split(",")], [float(a) for a in args.alphas.split(",")])
     prompts = PROMPTS[: args.prompts]
     config = GenerationConfig(max_new_tokens=args.new_tokens, batch_size=args.batch_size)
@@ -60,19 +60,29 @@ def main(argv=None) -> dict:
     med = {k: statistics.median(v) for k, v in times.items()}
     result = {
         "command": "python bench/bench_sweep.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "cells": len(cells), "prompts": len(prompts), "new_tokens": args.new_tokens,
-        "grid_cells_per_min": 60 * len(cells) / med["grid"], "naive_cells_per_min": 60 * len(cells) / med["naive"],
-        "ratio": med["naive"] / med["grid"], "identical_tokens": identical, "repeats": args.repeats,
+        "cells": len(cells),
+        "prompts": len(prompts),
+        "new_tokens": args.new_tokens,
+        "grid_cells_per_min": 60 * len(cells) / med["grid"],
+        "naive_cells_per_min": 60 * len(cells) / med["naive"],
+        "ratio": med["naive"] / med["grid"],
+        "identical_tokens": identical,
+        "repeats": args.repeats,
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=1))
-    lines = [f"Command: `{result['command'].strip()}` (median of {args.repeats} interleaved repeats; "
-             f"{len(cells)} cells x {len(prompts)} prompts, {args.new_tokens} greedy tokens, grid batch {args.batch_size})", "",
-             "| execution | cells / min | ratio |", "|---|---:|---:|",
-             f"| naive loop (one generate per cell) | {result['naive_cells_per_min']:.1f} | 1.00 |",
-             f"| grid-batched (per-row layer and alpha) | {result['grid_cells_per_min']:.1f} | {result['ratio']:.2f} |",
-             "", f"Token-identical outputs: {identical}."]
+    lines = [
+        f"Command: `{result['command'].strip()}` (median of {args.repeats} interleaved repeats; "
+        f"{len(cells)} cells x {len(prompts)} prompts, {args.new_tokens} greedy tokens, grid batch {args.batch_size})",
+        "",
+        "| execution | cells / min | ratio |",
+        "|---|---:|---:|",
+        f"| naive loop (one generate per cell) | {result['naive_cells_per_min']:.1f} | 1.00 |",
+        f"| grid-batched (per-row layer and alpha) | {result['grid_cells_per_min']:.1f} | {result['ratio']:.2f} |",
+        "",
+        f"Token-identical outputs: {identical}.",
+    ]
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return result

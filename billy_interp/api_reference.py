@@ -11,19 +11,57 @@ import inspect
 
 __all__ = ["MODULES", "render_api_reference"]
 
-# Data flows one way: model -> personas/data -> activations -> vectors -> steering -> generation
-# / benchmark -> analysis -> figures -> CLI.
+# Data flows one way: torch-free foundations -> core (the model and how it runs) -> text scorers
+# -> vectors -> evaluation -> analysis -> figures -> jobs -> CLI.
 MODULES = (
-    "billy_interp.layers", "billy_interp.embedded", "billy_interp.model", "billy_interp.runners",
-    "billy_interp.personas", "billy_interp.tasks", "billy_interp.scoring", "billy_interp.creativity",
-    "billy_interp.judge", "billy_interp.activations", "billy_interp.contrast", "billy_interp.extraction",
-    "billy_interp.vectors", "billy_interp.artifacts", "billy_interp.steering", "billy_interp.generation",
-    "billy_interp.methods", "billy_interp.sweep", "billy_interp.sweep_metrics",
-    "billy_interp.analysis.geometry", "billy_interp.analysis.interaction", "billy_interp.analysis.stability",
-    "billy_interp.analysis.projection", "billy_interp.analysis.paired", "billy_interp.figures",
-    "billy_interp.extract", "billy_interp.merge", "billy_interp.benchmark", "billy_interp.compare", "billy_interp.layer_sweep",
-    "billy_interp.stability", "billy_interp.geometry", "billy_interp.interaction", "billy_interp.projection",
-    "billy_interp.figures.build", "billy_interp.demo", "billy_interp.vector_report", "billy_interp.cli",
+    "billy_interp",
+    "billy_interp.io",
+    "billy_interp.options",
+    "billy_interp.paper",
+    "billy_interp.core.layers",
+    "billy_interp.core.embedded",
+    "billy_interp.core.model",
+    "billy_interp.core.runners",
+    "billy_interp.core.steering",
+    "billy_interp.core.forward",
+    "billy_interp.core.generation",
+    "billy_interp.core.activations",
+    "billy_interp.scoring.embeddings",
+    "billy_interp.scoring.creativity",
+    "billy_interp.scoring.judge",
+    "billy_interp.vectors.vector",
+    "billy_interp.vectors.merging",
+    "billy_interp.vectors.formats",
+    "billy_interp.vectors.library",
+    "billy_interp.vectors.personas",
+    "billy_interp.vectors.contrast",
+    "billy_interp.vectors.extraction",
+    "billy_interp.vectors.extract",
+    "billy_interp.evaluation.tasks",
+    "billy_interp.evaluation.methods",
+    "billy_interp.evaluation.benchmark",
+    "billy_interp.evaluation.paired",
+    "billy_interp.analysis.strength",
+    "billy_interp.analysis.sweep",
+    "billy_interp.analysis.sweep_metrics",
+    "billy_interp.analysis.geometry",
+    "billy_interp.analysis.interaction",
+    "billy_interp.analysis.projection",
+    "billy_interp.analysis.stability",
+    "billy_interp.figures",
+    "billy_interp.figures.build",
+    "billy_interp.jobs.extract",
+    "billy_interp.jobs.merge",
+    "billy_interp.jobs.vector_report",
+    "billy_interp.jobs.layer_sweep",
+    "billy_interp.jobs.benchmark",
+    "billy_interp.jobs.compare",
+    "billy_interp.jobs.stability",
+    "billy_interp.jobs.geometry",
+    "billy_interp.jobs.interaction",
+    "billy_interp.jobs.projection",
+    "billy_interp.jobs.demo",
+    "billy_interp.cli",
 )
 
 
@@ -40,10 +78,39 @@ def _signature(obj: object) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
+INTRO = """\
+## The public API in five minutes
+
+Everything a notebook needs is exported from `billy_interp` (every exported name is a function or
+a class; internals stay importable from their modules):
+
+| task | call |
+|---|---|
+| load a model | `model = load_model()` (embedded SmolLM2), or any HF name or path with `device=`, `dtype=` |
+| load shipped vectors by persona | `vectors = load_vectors(["futurist", "environmentalist"], model)` |
+| extract a persona vector | `vector = extract_vector(model, "futurist")` or a persona file; cached and resumable |
+| merge by recipe | `merged = merge(vectors, MergeRecipe.paper_default())`; arithmetic: `(cre + env + 2 * fut) / 4` |
+| steer (context manager) | `with steer(model, merged, alpha=2.0, layer=20): ...` |
+| steer (argument) | `generate(model, prompts, config, merged.steering(2.0, layer=20))` |
+| generate | `generate(model, prompts, GenerationConfig.billy(model, max_new_tokens=80))` |
+| capture | `run_with_cache(model, prompts, layers=[10, 20], reduce="last").at(20)` |
+| score | `score_response("brick", text).originality` (offline proxy) |
+| run a job as the CLI does | `run_layer_sweep(SweepConfig(layers="10,20"))` from `billy_interp.jobs.layer_sweep` |
+
+`layer=` is always the paper's layer (HF hidden-state index); `block=` names the TransformerLens
+block (`layer=20` is `block=19`, `blocks.19.hook_resid_post`).
+"""
+
+
 def render_api_reference() -> str:
-    lines = ["# Python API reference", "",
-             "Generated from docstrings by `python -m billy_interp.api_reference > docs/api.md` (a test fails "
-             "when it is stale). Modules are listed in data-flow order; each shows its public names.", ""]
+    lines = [
+        "# Python API reference",
+        "",
+        "Generated from docstrings by `python -m billy_interp.api_reference > docs/api.md` (a test fails "
+        "when it is stale). Modules are listed in data-flow order; each shows its public names.",
+        "",
+        INTRO,
+    ]
     for name in MODULES:
         module = importlib.import_module(name)
         lines += [f"## `{name}`", "", _first_paragraph(module), ""]
@@ -51,8 +118,11 @@ def render_api_reference() -> str:
             obj = getattr(module, public)
             if inspect.isclass(obj) or inspect.isfunction(obj):
                 kind = "class" if inspect.isclass(obj) else "def"
-                summary = _first_paragraph(obj) or ("The entry point: parse ``argv`` (default: the command line) and "
-                                                    "run; see the module docstring." if public == "main" else "")
+                summary = _first_paragraph(obj) or (
+                    "The entry point: parse ``argv`` (default: the command line) and run; see the module docstring."
+                    if public == "main"
+                    else ""
+                )
                 lines.append(f"- **`{kind} {public}{_signature(obj)}`**: {summary}")
             else:
                 lines.append(f"- `{public}`: constant")

@@ -1,111 +1,13 @@
-"""``python -m billy_interp.geometry``: the cosine geometry of the shipped persona vectors.
+"""``python -m billy_interp.geometry``: the cosine geometry of persona vectors.
 
-    python -m billy_interp.geometry                          # every vector in --vectors-dir
-    python -m billy_interp.geometry --layers 5,20 --pca-layer 20
-
-Writes to ``--out``: ``cosines.csv`` (persona x persona cosine at every layer), ``norms.csv``
-(per-layer vector norms, with the mean residual norm |h| on the packaged design tasks),
-``merge_parts.csv`` (cosine of the recipe's merged vector with each part, per layer),
-``pca.csv`` and figures: a cosine heatmap with a layer slider, small multiples at ``--layers``,
-norms, merged-vs-parts and the PCA map. Needs no model for the vectors; the model is loaded only
-for |h| (``--no-residual-norms`` skips it).
+A shell over :func:`billy_interp.jobs.geometry.run_geometry`; the options are the fields of
+:class:`billy_interp.jobs.geometry.GeometryConfig` (``--help`` lists them).
 """
 
-from __future__ import annotations
+from billy_interp.cli import command
+from billy_interp.jobs import geometry as job
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-
-import pandas as pd
-
-from billy_interp.analysis.geometry import cosine_matrices, layer_norms, merge_part_cosines, pca_map
-from billy_interp.artifacts import load_vector, write_csv
-from billy_interp.cli import parse_config, write_run_record
-from billy_interp.figures import (
-    plot_cosine_slider,
-    plot_cosine_small_multiples,
-    plot_layer_norms,
-    plot_merge_part_cosines,
-    plot_pca_map,
-    save_figure,
-)
-from billy_interp.merge import DEFAULT_VECTORS_DIR, parse_recipe, persona_vector_names
-from billy_interp.vectors import PersonaVector
-
-__all__ = ["GeometryConfig", "load_vector_dir", "main"]
-
-
-@dataclass(frozen=True)
-class GeometryConfig:
-    """Cosines, norms, merged-vs-parts and a PCA map of persona vectors across layers."""
-
-    vectors_dir: str = field(default=DEFAULT_VECTORS_DIR, metadata={"help": "directory of <persona>.safetensors"})
-    recipe: str = field(default="creative_professional,environmentalist,futurist,futurist",
-                        metadata={"help": "merge recipe for merged-vs-parts"})
-    layers: str = field(default="2,10,20,28", metadata={"help": "paper layers for the small multiples"})
-    pca_layer: int = field(default=20, metadata={"help": "paper layer of the PCA map"})
-    residual_norms: bool = field(default=True, metadata={"help": "load the model to plot |h| beside |v|"})
-    model: str = field(default="embedded", metadata={"help": "HF name or path (for |h| only)"})
-    device: str = field(default="", metadata={"help": "e.g. cuda; empty = model default (cpu)"})
-    dtype: str = field(default="float32", metadata={"help": "float32, bfloat16 or float16"})
-    out: str = field(default="runs/geometry", metadata={"help": "output directory"})
-
-
-def load_vector_dir(directory: str | Path) -> dict[str, PersonaVector]:
-    """Every ``<persona>.safetensors`` (response-mean vectors; no dotted variants) in a directory."""
-    names = persona_vector_names(directory)
-    if not names:
-        raise FileNotFoundError(f"no persona vectors (*.safetensors) in {directory}")
-    return {name: load_vector(Path(directory) / f"{name}.safetensors") for name in names}
-
-
-def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
-    config = parse_config(GeometryConfig, argv, __doc__)
-    out = Path(config.out)
-    vectors = load_vector_dir(config.vectors_dir)
-    recipe = parse_recipe(config.recipe)
-    missing = [n for n in recipe.weights if n not in vectors]
-    if missing:
-        raise ValueError(f"recipe personas {missing} have no vector in {config.vectors_dir}")
-    n_layers = len(next(iter(vectors.values())).hooks)
-    blocks = [int(x) - 1 for x in config.layers.split(",") if x.strip()]
-    for layer in [*[b + 1 for b in blocks], config.pca_layer]:
-        if not 1 <= layer <= n_layers:
-            raise ValueError(f"paper layer {layer} is out of range 1..{n_layers} for these vectors")
-    write_run_record(out, config, argv, "billy_interp.geometry")
-    cosines = cosine_matrices(vectors)
-    norms = layer_norms(vectors)
-    parts = merge_part_cosines(vectors, recipe)
-    pca = pca_map(vectors, config.pca_layer - 1).assign(block=config.pca_layer - 1)
-    residual = None
-    if config.residual_norms:
-        from billy_interp.model import load_model
-        from billy_interp.tasks import design_tasks
-        from billy_interp.sweep import relative_alpha_scale
-
-        model = load_model(config.model, device=config.device or None, dtype=config.dtype)
-        first = next(iter(vectors.values()))
-        scale = relative_alpha_scale(model, design_tasks()["creative"], first)
-        residual = scale.set_index("block")["h_norm"]
-        norms = norms.merge(scale[["block", "h_norm"]], on="block")
-    for name, table in {"cosines": cosines, "norms": norms, "merge_parts": parts, "pca": pca}.items():
-        write_csv(table, out / f"{name}.csv")
-    made_by = f"python -m billy_interp.geometry ({out})"
-    figures = {"cosine_slider": plot_cosine_slider(cosines, config.pca_layer - 1),
-               "cosine_small_multiples": plot_cosine_small_multiples(cosines, blocks),
-               "norms": plot_layer_norms(norms, residual),
-               "merge_parts": plot_merge_part_cosines(parts),
-               "pca": plot_pca_map(pca, config.pca_layer - 1)}
-    written = [p for name, fig in figures.items() for p in save_figure(fig, out / "figures" / name, made_by)]
-    off = cosines[cosines["persona_a"] < cosines["persona_b"]]
-    at = off[off["block"] == config.pca_layer - 1].sort_values("cosine")
-    print(f"paper layer {config.pca_layer}: off-diagonal cosine mean {at['cosine'].mean():.3f}, "
-          f"range {at['cosine'].min():.3f} ({at.iloc[0]['persona_a']} / {at.iloc[0]['persona_b']}) to "
-          f"{at['cosine'].max():.3f} ({at.iloc[-1]['persona_a']} / {at.iloc[-1]['persona_b']})")
-    print(f"tables in {out}; figures: {', '.join(map(str, written))}")
-    return cosines
-
+main = command(job.GeometryConfig, job.run_geometry, job.__doc__)
 
 if __name__ == "__main__":
     main()

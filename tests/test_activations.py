@@ -1,15 +1,16 @@
 import pytest
 import torch
 
-from billy_interp.activations import collect_residuals, pooled_residuals, pooling_weights
+from billy_interp.core.activations import collect_residuals, pooled_residuals, pooling_weights
 
 
 def _bridge_vs_hf(model, reference, prompts):
     batch = model.encode_chat(prompts)
     real = batch.attention_mask.bool()
     _, cache = model.bridge.run_with_cache(batch.input_ids, attention_mask=batch.attention_mask)
-    hidden = reference(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                       output_hidden_states=True).hidden_states
+    hidden = reference(
+        input_ids=batch.input_ids, attention_mask=batch.attention_mask, output_hidden_states=True
+    ).hidden_states
     for block in model.layers.blocks[:-1]:  # HF's last entry is after the final norm
         ours = cache[model.layers.hook_name(block)][real]
         theirs = hidden[block + 1][real]

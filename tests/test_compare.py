@@ -1,22 +1,40 @@
 import pandas as pd
 import pytest
 
-from billy_interp.compare import load_method, main
+from billy_interp.jobs.compare import CompareConfig, load_method, run_compare
+from tests.conftest import job_main
+
+main = job_main(CompareConfig, run_compare)
 
 
 def _run(tmp_path, name, rows):
     run = tmp_path / name
     run.mkdir()
-    pd.DataFrame(rows, columns=["task", "item_id", "method", "originality", "elaboration"]).to_csv(run / "responses.csv", index=False)
+    pd.DataFrame(rows, columns=["task", "item_id", "method", "originality", "elaboration"]).to_csv(
+        run / "responses.csv", index=False
+    )
     return run
 
 
 def test_compare_pairs_items_across_run_directories(tmp_path):
-    main_run = _run(tmp_path, "main", [("aut", f"aut-{i}", m, v + i, 10.0) for i in range(6)
-                                        for m, v in (("billy", 0.5), ("sa", 0.0))])
+    main_run = _run(
+        tmp_path,
+        "main",
+        [("aut", f"aut-{i}", m, v + i, 10.0) for i in range(6) for m, v in (("billy", 0.5), ("sa", 0.0))],
+    )
     matched = _run(tmp_path, "matched", [("aut", f"aut-{i}", "sa_t1", 0.25 + i, 12.0) for i in range(6)])
-    table = main(["--a", f"{main_run}:billy", "--b", f"{main_run}:sa,{matched}:sa_t1", "--n-boot", "200",
-                  "--out", str(tmp_path / "cmp")])
+    table = main(
+        [
+            "--a",
+            f"{main_run}:billy",
+            "--b",
+            f"{main_run}:sa,{matched}:sa_t1",
+            "--n-boot",
+            "200",
+            "--out",
+            str(tmp_path / "cmp"),
+        ]
+    )
     by = table.set_index(["b", "metric"])
     assert by.loc[(f"{main_run}:sa", "originality"), "difference"] == pytest.approx(0.5)
     assert by.loc[(f"{matched}:sa_t1", "originality"), "difference"] == pytest.approx(0.25)

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from billy_interp import contrast
-from billy_interp.contrast import ContrastPlan, filter_contrast, generate_contrast, plan_contrast
-from billy_interp.personas import load_persona
+from billy_interp.vectors import contrast
+from billy_interp.vectors.contrast import ContrastPlan, filter_contrast, generate_contrast, plan_contrast
+from billy_interp.vectors.personas import load_persona
 
 PLAN = ContrastPlan(splits=("extract",), n_samples=1, max_new_tokens=4, batch_size=8, seed=1)
 

@@ -1,6 +1,6 @@
 import math
 
-from billy_interp.creativity import core_idea, originality_of, score_response, split_ideas
+from billy_interp.scoring.creativity import core_idea, originality_of, score_response, split_ideas
 
 
 def test_brick_sanity_ordering():
@@ -14,7 +14,9 @@ def test_split_ideas_formats():
     bullets = "- **Doorstop**: keeps doors open\n* Bookend\n• Paperweight"
     assert split_ideas(bullets) == ["Doorstop: keeps doors open", "Bookend", "Paperweight"]
     assert split_ideas("Use it as a doorstop. Or grind it up for pigment.") == [
-        "Use it as a doorstop.", "Or grind it up for pigment."]
+        "Use it as a doorstop.",
+        "Or grind it up for pigment.",
+    ]
     assert split_ideas("") == []
 
 
@@ -27,8 +29,11 @@ def test_core_idea_ignores_elaboration():
 
 def test_padding_an_idea_does_not_inflate_originality():
     short = score_response("brick", "1. Doorstop\n2. Bookend")
-    padded = score_response("brick", "1. Doorstop: a really long explanation about keeping doors open in many rooms\n"
-                                      "2. Bookend - with lots and lots of extra descriptive words about shelves")
+    padded = score_response(
+        "brick",
+        "1. Doorstop: a really long explanation about keeping doors open in many rooms\n"
+        "2. Bookend - with lots and lots of extra descriptive words about shelves",
+    )
     assert abs(short.originality - padded.originality) < 1e-6
     assert padded.elaboration > short.elaboration
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from billy_interp import embedded
+from billy_interp.core import embedded
 
 
 def test_missing_package_error_gives_the_install_command(monkeypatch):

@@ -2,24 +2,47 @@ import pandas as pd
 import pytest
 import torch
 
-from billy_interp.extract import ExtractConfig, extract_persona, main
-from billy_interp.extraction import auc, pool_table
-from billy_interp.personas import load_persona
+from billy_interp.jobs.extract import ExtractConfig, run_extract
+from billy_interp.vectors.extract import ExtractionSettings, extract_persona, extract_vector
+from billy_interp.vectors.extraction import auc, pool_table
+from billy_interp.vectors.formats import load_vector
+from billy_interp.vectors.personas import load_persona
+from tests.conftest import job_main
+
+main = job_main(ExtractConfig, run_extract)
 
 
-def _config(tmp_path, **kw):
+def _argv(model_dir, tmp_path):
+    return [
+        "--persona",
+        "futurist",
+        "--model",
+        str(model_dir),
+        "--n-samples",
+        "1",
+        "--no-filter",
+        "--max-new-tokens",
+        "3",
+        "--out",
+        str(tmp_path / "v"),
+        "--run-dir",
+        str(tmp_path / "r"),
+    ]
+
+
+def _config(**kw):
     # The tiny random model writes gibberish, which the offline filter rightly rejects.
-    base = dict(persona="futurist", run_dir=str(tmp_path / "runs"), n_samples=1, max_new_tokens=4,
-                batch_size=16, out=str(tmp_path / "vectors"), filter=False)
-    base.update(kw)
-    return ExtractConfig(**base)
+    return ExtractionSettings(**{"n_samples": 1, "max_new_tokens": 4, "batch_size": 16, "filter": False, **kw})
+
+
+def _extract(model, tmp_path, seed=0, **kw):
+    return extract_persona(model, load_persona("futurist"), _config(**kw), seed, tmp_path / "runs")
 
 
 def test_same_seed_gives_bit_identical_vectors_and_other_seed_differs(tiny_model, tmp_path):
-    persona = load_persona("futurist")
-    a = extract_persona(tiny_model, persona, _config(tmp_path / "a"), seed=0)
-    b = extract_persona(tiny_model, persona, _config(tmp_path / "b"), seed=0)
-    c = extract_persona(tiny_model, persona, _config(tmp_path / "c"), seed=1)
+    a = _extract(tiny_model, tmp_path / "a", 0)
+    b = _extract(tiny_model, tmp_path / "b", 0)
+    c = _extract(tiny_model, tmp_path / "c", 1)
     for hook in a.vectors["response_mean"].hooks:
         assert torch.equal(a.vectors["response_mean"][hook], b.vectors["response_mean"][hook])
     assert a.vectors["response_mean"].metadata["data_hash"] == b.vectors["response_mean"].metadata["data_hash"]
@@ -32,16 +55,15 @@ def test_same_seed_gives_bit_identical_vectors_and_other_seed_differs(tiny_model
 
 
 def test_pca_extractor_and_no_system_variant(tiny_model, tmp_path):
-    persona = load_persona("futurist")
-    pca = extract_persona(tiny_model, persona, _config(tmp_path, extractor="pca"), seed=0)
-    mean = extract_persona(tiny_model, persona, _config(tmp_path, system_in_context=False), seed=0)
+    pca = _extract(tiny_model, tmp_path, extractor="pca")
+    mean = _extract(tiny_model, tmp_path, system_in_context=False)
     assert pca.vectors["response_mean"].metadata["extractor"] == "pca"
     assert mean.vectors["response_mean"].metadata["system_in_context"] is False
 
 
 def test_filter_that_removes_a_whole_side_is_a_clear_error(tiny_model, tmp_path):
     with pytest.raises(ValueError, match="kept no D\\+ extract rows"):
-        extract_persona(tiny_model, load_persona("futurist"), _config(tmp_path, filter=True), seed=0)
+        _extract(tiny_model, tmp_path, filter=True)
 
 
 def test_auc():
@@ -56,14 +78,17 @@ def test_empty_table_is_a_clear_error(tiny_model):
 
 
 def test_cli_writes_vectors_tables_and_record(tiny_model_dir, tmp_path):
-    from billy_interp.artifacts import load_vector
-
-    argv = ["--persona", "futurist", "--model", str(tiny_model_dir), "--n-samples", "1", "--no-filter",
-            "--max-new-tokens", "3", "--out", str(tmp_path / "v"), "--run-dir", str(tmp_path / "r")]
+    argv = _argv(tiny_model_dir, tmp_path)
     main(argv)
-    out = next((tmp_path / "v").iterdir())
-    for name in ["futurist.safetensors", "futurist.prompt_mean.safetensors", "futurist.last_prompt.safetensors",
-                 "futurist.data.csv", "futurist.auc.csv"]:
+    out = tmp_path / "v" / tiny_model_dir.name  # a readable folder: the model directory's name
+    for name in [
+        "futurist.safetensors",
+        "futurist.prompt_mean.safetensors",
+        "futurist.last_prompt.safetensors",
+        "futurist.data.csv",
+        "futurist.auc.csv",
+        "futurist.extract.json",
+    ]:
         assert (out / name).is_file(), name
     vec = load_vector(out / "futurist.safetensors")
     assert vec.metadata["persona"] == "futurist" and vec.metadata["pooling"] == "response_mean"
@@ -71,12 +96,61 @@ def test_cli_writes_vectors_tables_and_record(tiny_model_dir, tmp_path):
     record = next((tmp_path / "r").iterdir())
     assert "billy_interp.extract" in (record / "command.txt").read_text()
     data = pd.read_csv(out / "futurist.data.csv")
-    assert {"question", "pair", "sign", "sample", "seed", "system", "response", "prompt_tokens",
-            "response_tokens", "kept", "filter_reason"} <= set(data.columns)
+    assert {
+        "question",
+        "pair",
+        "sign",
+        "sample",
+        "seed",
+        "system",
+        "response",
+        "prompt_tokens",
+        "response_tokens",
+        "kept",
+        "filter_reason",
+    } <= set(data.columns)
 
 
 def test_cli_rejects_unknown_persona_before_loading_a_model(tmp_path):
-    from billy_interp.personas import PersonaError
+    from billy_interp.vectors.personas import PersonaError
 
     with pytest.raises(PersonaError, match="unknown persona"):
         main(["--persona", "pirate", "--model", "no/such-model"])
+
+
+def test_extract_vector_is_one_call_and_cached(tiny_model, tmp_path, monkeypatch):
+    from billy_interp.vectors import contrast
+
+    vector = extract_vector(tiny_model, "futurist", n_samples=1, max_new_tokens=3, filter=False, cache_dir=tmp_path)
+    assert vector.metadata["persona"] == "futurist" and vector.hooks == tiny_model.layers.hook_names()
+    calls = []
+    monkeypatch.setattr(contrast, "generate", lambda *a, **k: calls.append(1))  # nothing may be generated again
+    again = extract_vector(tiny_model, "futurist", n_samples=1, max_new_tokens=3, filter=False, cache_dir=tmp_path)
+    assert not calls and torch.equal(again.stacked(), vector.stacked())
+    monkeypatch.undo()
+    longer = extract_vector(tiny_model, "futurist", n_samples=1, max_new_tokens=4, filter=False, cache_dir=tmp_path)
+    assert longer.metadata["data_hash"] != vector.metadata["data_hash"]  # another setting, other answers
+    assert len(list((tmp_path / "tiny-llama").iterdir())) == 2
+
+
+def test_extract_never_overwrites_files_it_did_not_make(tiny_model_dir, tmp_path):
+    argv = _argv(tiny_model_dir, tmp_path)
+    out = tmp_path / "v" / tiny_model_dir.name
+    out.mkdir(parents=True)
+    (out / "futurist.safetensors").write_bytes(b"someone else's file")
+    with pytest.raises(ValueError, match="did not make it; pass --overwrite"):
+        main(argv)
+    assert (out / "futurist.safetensors").read_bytes() == b"someone else's file"
+    main([*argv, "--overwrite"])
+    before = (out / "futurist.safetensors").read_bytes()
+    main(argv)  # the same settings again: its own files, rewritten identically
+    assert (out / "futurist.safetensors").read_bytes() == before
+    with pytest.raises(ValueError, match=r"made with other settings \(max_new_tokens\)"):
+        main([*argv[:-6], "--max-new-tokens", "4", *argv[-4:]])
+
+
+def test_extract_refuses_to_write_into_the_shipped_vectors(tmp_path):
+    from billy_interp.vectors.library import shipped_vectors_root
+
+    with pytest.raises(ValueError, match="shipped \\(read-only\\) vectors"):
+        main(["--persona", "futurist", "--out", str(shipped_vectors_root()), "--model", "no/such-model"])

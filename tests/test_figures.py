@@ -14,8 +14,19 @@ def _summary():
     for task in ("aut", "instances"):
         for method in ("sa", "billy", "billy_k1", "billy_k2"):
             for metric in ("originality", "elaboration"):
-                rows.append({"task": task, "method": method, "metric": metric, "n": 3, "mean": 0.5, "std": 0.1,
-                             "ci_low": 0.4, "ci_high": 0.6, "scorer": "offline proxy"})
+                rows.append(
+                    {
+                        "task": task,
+                        "method": method,
+                        "metric": metric,
+                        "n": 3,
+                        "mean": 0.5,
+                        "std": 0.1,
+                        "ci_low": 0.4,
+                        "ci_high": 0.6,
+                        "scorer": "offline proxy",
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -24,8 +35,15 @@ def _cosines():
     for block in range(3):
         for a in ("x", "y"):
             for b in ("x", "y"):
-                rows.append({"block": block, "paper_layer": block + 1, "persona_a": a, "persona_b": b,
-                             "cosine": 1.0 if a == b else 0.1 * block})
+                rows.append(
+                    {
+                        "block": block,
+                        "paper_layer": block + 1,
+                        "persona_a": a,
+                        "persona_b": b,
+                        "cosine": 1.0 if a == b else 0.1 * block,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -33,28 +51,80 @@ def test_every_figure_function_returns_a_figure_from_a_small_table():
     cos = _cosines()
     norms = pd.DataFrame({"persona": ["x", "x", "y", "y"], "block": [0, 1, 0, 1], "norm": [1.0, 2.0, 1.5, 2.5]})
     parts = pd.DataFrame({"block": [0, 1], "part": ["x", "x"], "method": "mean", "cosine": [0.9, 0.8]})
-    pca = pd.DataFrame({"persona": ["x", "y"], "pc1": [1.0, -1.0], "pc2": [0.0, 0.0], "explained_1": 1.0, "explained_2": 0.0})
-    stability = pd.DataFrame({"persona": "x", "block": [0, 1], "paper_layer": [1, 2], "measure": "seed_cosine",
-                              "value": [0.9, 0.95], "ci_low": [0.85, 0.9], "ci_high": [0.95, 0.99]})
-    inter = pd.DataFrame({"alpha": 2.0, "block": [0, 1, 0, 1], "position": "last",
-                          "quantity": ["interaction_residual"] * 2 + ["projection:merged"] * 2,
-                          "direction": ["", "", "x", "x"], "value": [0.1, 0.2, 1.0, 1.1], "sem": 0.01})
-    proj = pd.DataFrame({"condition": ["Base", "Base", "BILLY", "BILLY"], "direction": "x", "block": [0, 1, 0, 1],
-                         "paper_layer": [1, 2, 1, 2], "mean": [0.1, 0.2, 2.0, 1.5], "ci_low": 0.0, "ci_high": 2.5})
-    profile = pd.DataFrame({"condition": "c", "direction": "x", "relative_position": [0.25, 0.75], "mean": [0.1, 0.2],
-                            "sem": 0.01})
+    pca = pd.DataFrame(
+        {"persona": ["x", "y"], "pc1": [1.0, -1.0], "pc2": [0.0, 0.0], "explained_1": 1.0, "explained_2": 0.0}
+    )
+    stability = pd.DataFrame(
+        {
+            "persona": "x",
+            "block": [0, 1],
+            "paper_layer": [1, 2],
+            "measure": "seed_cosine",
+            "value": [0.9, 0.95],
+            "ci_low": [0.85, 0.9],
+            "ci_high": [0.95, 0.99],
+        }
+    )
+    inter = pd.DataFrame(
+        {
+            "alpha": 2.0,
+            "block": [0, 1, 0, 1],
+            "position": "last",
+            "quantity": ["interaction_residual"] * 2 + ["projection:merged"] * 2,
+            "direction": ["", "", "x", "x"],
+            "value": [0.1, 0.2, 1.0, 1.1],
+            "sem": 0.01,
+        }
+    )
+    proj = pd.DataFrame(
+        {
+            "condition": ["Base", "Base", "BILLY", "BILLY"],
+            "direction": "x",
+            "block": [0, 1, 0, 1],
+            "paper_layer": [1, 2, 1, 2],
+            "mean": [0.1, 0.2, 2.0, 1.5],
+            "ci_low": 0.0,
+            "ci_high": 2.5,
+        }
+    )
+    profile = pd.DataFrame(
+        {"condition": "c", "direction": "x", "relative_position": [0.25, 0.75], "mean": [0.1, 0.2], "sem": 0.01}
+    )
     agg = pd.DataFrame({"paper_layer": [1, 1, 2, 2], "alpha": [0, 4, 0, 4], "trait_mean": [0.0, 0.1, 0.0, 0.2]})
-    eff = pd.DataFrame({"method": ["sa", "billy"], "seconds": [1.0, 2.0], "input_tokens": [10, 12], "output_tokens": [100, 90]})
-    paired = pd.DataFrame({"a": "runs/main:billy", "b": ["runs/main:sa", "runs/matched:sa_t1"], "task": "aut",
-                           "metric": "originality", "n": 12, "mean_a": 0.8, "mean_b": [0.5, 0.8], "difference": [0.3, 0.0],
-                           "ci_low": [0.2, -0.1], "ci_high": [0.4, 0.1], "p": [0.01, 0.9]})
+    eff = pd.DataFrame(
+        {"method": ["sa", "billy"], "seconds": [1.0, 2.0], "input_tokens": [10, 12], "output_tokens": [100, 90]}
+    )
+    paired = pd.DataFrame(
+        {
+            "a": "runs/main:billy",
+            "b": ["runs/main:sa", "runs/matched:sa_t1"],
+            "task": "aut",
+            "metric": "originality",
+            "n": 12,
+            "mean_a": 0.8,
+            "mean_b": [0.5, 0.8],
+            "difference": [0.3, 0.0],
+            "ci_low": [0.2, -0.1],
+            "ci_high": [0.4, 0.1],
+            "p": [0.01, 0.9],
+        }
+    )
     made = [
-        figures.plot_cosine_matrix(cos, 1), figures.plot_cosine_slider(cos), figures.plot_cosine_small_multiples(cos, [0, 2]),
-        figures.plot_layer_norms(norms, pd.Series([10.0, 20.0], index=[0, 1])), figures.plot_merge_part_cosines(parts),
-        figures.plot_pca_map(pca, 1), figures.plot_stability(stability), figures.plot_interaction_residuals(inter),
-        figures.plot_interaction_projections(inter, 2.0), figures.plot_projection_panels(proj),
-        figures.plot_position_profile(profile), figures.plot_sweep_heatmaps(agg, ["trait_mean"]),
-        figures.plot_method_scores(_summary()), figures.plot_efficiency(eff), figures.plot_ablation(_summary()),
+        figures.plot_cosine_matrix(cos, 1),
+        figures.plot_cosine_slider(cos),
+        figures.plot_cosine_small_multiples(cos, [0, 2]),
+        figures.plot_layer_norms(norms, pd.Series([10.0, 20.0], index=[0, 1])),
+        figures.plot_merge_part_cosines(parts),
+        figures.plot_pca_map(pca, 1),
+        figures.plot_stability(stability),
+        figures.plot_interaction_residuals(inter),
+        figures.plot_interaction_projections(inter, 2.0),
+        figures.plot_projection_panels(proj),
+        figures.plot_position_profile(profile),
+        figures.plot_sweep_heatmaps(agg, ["trait_mean"]),
+        figures.plot_method_scores(_summary()),
+        figures.plot_efficiency(eff),
+        figures.plot_ablation(_summary()),
         figures.plot_paired_differences(paired),
     ]
     assert all(isinstance(f, go.Figure) and len(f.data) > 0 for f in made)
@@ -95,8 +165,10 @@ def test_a_png_that_cannot_be_rendered_again_is_removed_not_left_stale(tmp_path,
 
 
 def test_token_view_writes_one_div_per_view_and_the_bundle_once(tmp_path):
-    views = [{"title": f"view {i} <b>", "tokens": ["a", "b", "c"], "values": np.ones((3, 2)) * i, "labels": ["x", "y"]}
-             for i in range(3)]
+    views = [
+        {"title": f"view {i} <b>", "tokens": ["a", "b", "c"], "values": np.ones((3, 2)) * i, "labels": ["x", "y"]}
+        for i in range(3)
+    ]
     html = figures.write_token_view(views, tmp_path / "tv.html").read_text()
     assert html.count('<div class="token-view">') == 3 and html.count("CircuitsVis.render(") == 3
     assert html.count("view 1 &lt;b>") == 1
@@ -111,8 +183,14 @@ def test_tables_from_small_runs():
     assert t1["originality"].iloc[0] == "0.500 [0.400, 0.600]"
     eff = efficiency_table(pd.DataFrame({"method": ["billy"], "n": [2], "seconds": [1.23456], "input_tokens": [3.0]}))
     assert eff["seconds"].iloc[0] == 1.2346
-    texts = pd.DataFrame({"condition": ["base", "merged", "merged", "mrp_prompt"], "alpha": [0, 2, 8, 0],
-                          "question": "q", "text": ["a", "b", "c", "d"]})
+    texts = pd.DataFrame(
+        {
+            "condition": ["base", "merged", "merged", "mrp_prompt"],
+            "alpha": [0, 2, 8, 0],
+            "question": "q",
+            "text": ["a", "b", "c", "d"],
+        }
+    )
     assert list(case_study(texts)["condition"]) == ["base", "merged", "mrp_prompt"]
 
 
@@ -120,8 +198,9 @@ def _benchmark_run(run: Path, seconds=(1.0, 2.0), command="python -m billy_inter
     """A benchmark run directory with the tables the figures read."""
     run.mkdir()
     _summary().to_csv(run / "summary.csv", index=False)
-    pd.DataFrame({"method": ["sa", "billy"], "n": 2, "seconds": list(seconds), "input_tokens": [1, 2],
-                  "output_tokens": [3, 4]}).to_csv(run / "efficiency.csv", index=False)
+    pd.DataFrame(
+        {"method": ["sa", "billy"], "n": 2, "seconds": list(seconds), "input_tokens": [1, 2], "output_tokens": [3, 4]}
+    ).to_csv(run / "efficiency.csv", index=False)
     (run / "command.txt").write_text(command + "\n")
     return run
 
@@ -129,10 +208,18 @@ def _benchmark_run(run: Path, seconds=(1.0, 2.0), command="python -m billy_inter
 def test_build_rebuilds_from_run_dirs_and_lists_missing_ones(tmp_path):
     bench = _benchmark_run(tmp_path / "bench")
     absent = str(tmp_path / "absent")
-    config = FiguresConfig(benchmark_dir=str(bench), ablation_dir=str(bench), efficiency_dir=absent,
-                           projection_dir=absent, interaction_dir=absent,
-                           sweep_dir=absent, geometry_dir=absent, stability_dir=absent, compare_dir=absent,
-                           out=str(tmp_path / "figs"))
+    config = FiguresConfig(
+        benchmark_dir=str(bench),
+        ablation_dir=str(bench),
+        efficiency_dir=absent,
+        projection_dir=absent,
+        interaction_dir=absent,
+        sweep_dir=absent,
+        geometry_dir=absent,
+        stability_dir=absent,
+        compare_dir=absent,
+        out=str(tmp_path / "figs"),
+    )
     index = build(config)
     assert {"table1", "table1_bars", "efficiency", "efficiency_bars", "fig2_ablation"} == set(index["name"])
     readme = (tmp_path / "figs" / "README.md").read_text()
@@ -151,8 +238,16 @@ def test_a_rebuild_without_some_runs_keeps_their_figures_in_the_index(tmp_path):
     bench = _benchmark_run(tmp_path / "bench")
     absent = str(tmp_path / "absent")
     figs = tmp_path / "figs"
-    dirs = dict(efficiency_dir=absent, projection_dir=absent, interaction_dir=absent, sweep_dir=absent, geometry_dir=absent,
-                stability_dir=absent, compare_dir=absent, out=str(figs))
+    dirs = dict(
+        efficiency_dir=absent,
+        projection_dir=absent,
+        interaction_dir=absent,
+        sweep_dir=absent,
+        geometry_dir=absent,
+        stability_dir=absent,
+        compare_dir=absent,
+        out=str(figs),
+    )
     build(FiguresConfig(benchmark_dir=str(bench), ablation_dir=str(bench), **dirs))
     # Next rebuild: the ablation run is gone, the benchmark run is still here.
     built = build(FiguresConfig(benchmark_dir=str(bench), ablation_dir=absent, **dirs))
@@ -160,7 +255,10 @@ def test_a_rebuild_without_some_runs_keeps_their_figures_in_the_index(tmp_path):
     index = pd.read_csv(figs / "index.csv")
     assert list(index["name"]) == ["table1", "table1_bars", "efficiency", "efficiency_bars", "fig2_ablation"]
     readme = (figs / "README.md").read_text()
-    assert "fig2_ablation.html" in readme and "kept from an earlier build (their runs are not here): `fig2_ablation`" in readme
+    assert (
+        "fig2_ablation.html" in readme
+        and "kept from an earlier build (their runs are not here): `fig2_ablation`" in readme
+    )
     # A kept figure whose files are gone drops out of the index.
     (figs / "fig2_ablation.html").unlink()
     build(FiguresConfig(benchmark_dir=str(bench), ablation_dir=absent, **dirs))

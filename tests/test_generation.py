@@ -1,18 +1,21 @@
 import pytest
 import torch
 
-from billy_interp.generation import GenerationConfig, generate
-from billy_interp.steering import Steering
+from billy_interp.core.generation import GenerationConfig, generate
+from billy_interp.core.steering import Steering
 from tests.conftest import CHAT_PROMPTS
 
 
 def _hf_greedy(reference, model, prompt, max_new_tokens):
     batch = model.encode_chat([prompt])
     out = reference.generate(
-        input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-        max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=model.tokenizer.pad_token_id,
+        input_ids=batch.input_ids,
+        attention_mask=batch.attention_mask,
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        pad_token_id=model.tokenizer.pad_token_id,
     )
-    return out[0, batch.input_ids.shape[1]:].tolist()
+    return out[0, batch.input_ids.shape[1] :].tolist()
 
 
 _HF_CACHE: dict = {}
@@ -43,7 +46,9 @@ def test_unsteered_greedy_is_token_identical_to_plain_hf_smollm2(smollm2, smollm
 
 def _kv_agreement(model, backend, n_tokens, steering=None):
     cached = generate(model, CHAT_PROMPTS, GenerationConfig(max_new_tokens=n_tokens, backend=backend), steering)
-    uncached = generate(model, CHAT_PROMPTS, GenerationConfig(max_new_tokens=n_tokens, backend=backend, use_cache=False), steering)
+    uncached = generate(
+        model, CHAT_PROMPTS, GenerationConfig(max_new_tokens=n_tokens, backend=backend, use_cache=False), steering
+    )
     assert cached.token_ids == uncached.token_ids
     assert cached.forward_passes == uncached.forward_passes
 
@@ -76,7 +81,9 @@ def _padding_invariance(model, n_tokens):
     lengths = together.prompt_tokens
     assert len(set(lengths)) > 1, "prompts must differ in length for this test to mean anything"
     for i, prompt in enumerate(CHAT_PROMPTS):
-        assert together.token_ids[i] == generate(model, [prompt], GenerationConfig(max_new_tokens=n_tokens)).token_ids[0]
+        assert (
+            together.token_ids[i] == generate(model, [prompt], GenerationConfig(max_new_tokens=n_tokens)).token_ids[0]
+        )
 
 
 def test_left_padded_batch_equals_single_prompts_tiny(tiny_model):
@@ -100,7 +107,7 @@ def test_sampling_is_seeded(tiny_model):
 def test_no_repeat_ngram_is_enforced(tiny_model):
     out = generate(tiny_model, CHAT_PROMPTS, GenerationConfig(max_new_tokens=30, no_repeat_ngram_size=2))
     for ids in out.token_ids:
-        grams = [tuple(ids[i:i + 2]) for i in range(len(ids) - 1)]
+        grams = [tuple(ids[i : i + 2]) for i in range(len(ids) - 1)]
         assert len(grams) == len(set(grams))
 
 
@@ -119,15 +126,20 @@ def test_billy_decoding_preset():
     assert (cfg.do_sample, cfg.top_p, cfg.repetition_penalty, cfg.no_repeat_ngram_size) == (True, 0.8, 1.2, 4)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"max_new_tokens": 0}, "max_new_tokens"), ({"temperature": 0.0}, "temperature"),
-    ({"top_p": 1.5}, "top_p"), ({"batch_size": 0}, "batch_size"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"max_new_tokens": 0}, "max_new_tokens"),
+        ({"temperature": 0.0}, "temperature"),
+        ({"top_p": 1.5}, "top_p"),
+        ({"batch_size": 0}, "batch_size"),
+    ],
+)
 def test_bad_config(kwargs, match):
     with pytest.raises(ValueError, match=match):
         GenerationConfig(**kwargs)
 
 
 def test_empty_prompts_is_a_clear_error(tiny_model):
-    with pytest.raises(ValueError, match="no prompts"):
+    with pytest.raises(ValueError, match="no texts"):
         generate(tiny_model, [])

@@ -4,14 +4,17 @@ import pytest
 import torch
 
 from billy_interp.analysis.geometry import cosine_matrices, layer_norms, merge_part_cosines, pca_map
-from billy_interp.vectors import MergeRecipe, PersonaVector
+from billy_interp.vectors.merging import MergeRecipe
+from billy_interp.vectors.vector import PersonaVector
 
 D = 8
 
 
 def _v(values_by_layer, name):
-    return PersonaVector({f"blocks.{l}.hook_resid_post": torch.tensor(v, dtype=torch.float32)
-                          for l, v in enumerate(values_by_layer)}, {"persona": name, "model": "m"})
+    return PersonaVector(
+        {f"blocks.{l}.hook_resid_post": torch.tensor(v, dtype=torch.float32) for l, v in enumerate(values_by_layer)},
+        {"persona": name, "model": "m"},
+    )
 
 
 E = [[1.0 if i == k else 0.0 for i in range(D)] for k in range(D)]

@@ -1,13 +1,28 @@
 import pandas as pd
 import pytest
 
-from billy_interp.geometry import main
+from billy_interp.jobs.geometry import GeometryConfig, run_geometry
+from tests.conftest import job_main
+
+main = job_main(GeometryConfig, run_geometry)
 
 
 def test_geometry_cli_writes_tables_and_figures(tiny_model_dir, tiny_vectors, tmp_path):
     out = tmp_path / "geo"
-    cosines = main(["--vectors-dir", str(tiny_vectors), "--layers", "1,2", "--pca-layer", "2",
-                    "--model", str(tiny_model_dir), "--out", str(out)])
+    cosines = main(
+        [
+            "--vectors-dir",
+            str(tiny_vectors),
+            "--layers",
+            "1,2",
+            "--pca-layer",
+            "2",
+            "--model",
+            str(tiny_model_dir),
+            "--out",
+            str(out),
+        ]
+    )
     assert set(cosines["block"]) == {0, 1}
     diagonal = cosines[cosines["persona_a"] == cosines["persona_b"]]["cosine"]
     assert (diagonal - 1).abs().max() < 1e-6
@@ -20,5 +35,5 @@ def test_geometry_cli_writes_tables_and_figures(tiny_model_dir, tiny_vectors, tm
 def test_geometry_cli_names_bad_layers_and_empty_dirs(tiny_vectors, tmp_path):
     with pytest.raises(ValueError, match="out of range 1..2"):
         main(["--vectors-dir", str(tiny_vectors), "--layers", "1,20", "--no-residual-norms", "--out", str(tmp_path)])
-    with pytest.raises(FileNotFoundError, match="no persona vectors"):
+    with pytest.raises(ValueError, match="no persona vectors"):
         main(["--vectors-dir", str(tmp_path), "--out", str(tmp_path / "o")])

@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from billy_interp.judge import Judge, JudgeConfig, JudgeError, parse_score
+from billy_interp.scoring.judge import Judge, JudgeConfig, JudgeError, parse_score
 
 
 def _server(reply_for):
@@ -21,9 +21,15 @@ def _server(reply_for):
             if status == "sleep":
                 time.sleep(content)
                 status, content = 200, "[[3]]"
-            payload = {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                       "choices": [{"index": 0, "finish_reason": "stop",
-                                    "message": {"role": "assistant", "content": content}}]}
+            payload = {
+                "id": "x",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body["model"],
+                "choices": [
+                    {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}
+                ],
+            }
             data = json.dumps(payload).encode() if status == 200 else b'{"error": "boom"}'
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -56,16 +62,28 @@ def serve():
 
 
 def _judge(url, tmp_path=None, **kw):
-    base = dict(model="judge-test", base_url=url, api_key="k", backoff_seconds=0.01, timeout_seconds=2.0,
-                cache_dir=str(tmp_path) if tmp_path else None)
+    base = dict(
+        model="judge-test",
+        base_url=url,
+        api_key="k",
+        backoff_seconds=0.01,
+        timeout_seconds=2.0,
+        cache_dir=str(tmp_path) if tmp_path else None,
+    )
     base.update(kw)
     return Judge(JudgeConfig(**base))
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("Good ideas. [[4]]", 4.0), ("[[ 3.5 ]]", 3.5), ("score [[7]]", 5.0), ("[[0]]", 1.0),
-    ("[[4]] and again [[4]]", 4.0),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("Good ideas. [[4]]", 4.0),
+        ("[[ 3.5 ]]", 3.5),
+        ("score [[7]]", 5.0),
+        ("[[0]]", 1.0),
+        ("[[4]] and again [[4]]", 4.0),
+    ],
+)
 def test_parse_score_strict_and_clamped(text, expected):
     assert parse_score(text, 1, 5) == expected
 
@@ -111,8 +129,8 @@ def test_timeout_and_down_server_raise_a_clear_error(serve):
 
 
 def test_judge_filter_uses_the_papers_thresholds(serve, tiny_model, tmp_path):
-    from billy_interp.contrast import ContrastPlan, filter_contrast, generate_contrast
-    from billy_interp.personas import load_persona
+    from billy_interp.vectors.contrast import ContrastPlan, filter_contrast, generate_contrast
+    from billy_interp.vectors.personas import load_persona
 
     def reply(body, n):
         prompt = body["messages"][0]["content"]
@@ -134,11 +152,21 @@ def test_judge_filter_uses_the_papers_thresholds(serve, tiny_model, tmp_path):
 def test_benchmark_scoring_with_a_judge(serve):
     import pandas as pd
 
-    from billy_interp.benchmark import score, summarize
+    from billy_interp.evaluation.benchmark import score, summarize
 
     url, calls = serve(lambda body, n: (200, "[[4]]" if "Originality" in body["messages"][0]["content"] else "meh"))
-    records = pd.DataFrame([{"task": "aut", "method": "sa", "item_id": "aut-000", "subject": "brick",
-                             "prompt": "Uses for a brick?", "response": "1. Doorstop\n2. Bookend"}])
+    records = pd.DataFrame(
+        [
+            {
+                "task": "aut",
+                "method": "sa",
+                "item_id": "aut-000",
+                "subject": "brick",
+                "prompt": "Uses for a brick?",
+                "response": "1. Doorstop\n2. Bookend",
+            }
+        ]
+    )
     scored, _ = score(records, _judge(url))
     assert scored.loc[0, "judge_originality"] == 4.0
     assert pd.isna(scored.loc[0, "judge_elaboration"]) and scored.loc[0, "judge_elaboration_failures"] == 3

@@ -3,23 +3,50 @@ import json
 import pandas as pd
 import pytest
 
-from billy_interp import layer_sweep
+from billy_interp.analysis.sweep import recommend
+from billy_interp.jobs import layer_sweep
+from tests.conftest import job_main
+
+_run = job_main(layer_sweep.SweepConfig, layer_sweep.run_layer_sweep)
 
 
 def _argv(tiny_model_dir, tiny_vectors, out, *extra):
-    return ["--model", str(tiny_model_dir), "--vectors-dir", str(tiny_vectors), "--layers", "1,2",
-            "--alphas", "0,4,16", "--n-prompts", "2", "--max-new-tokens", "4", "--cells-per-chunk", "2",
-            "--out", str(out), *extra]
+    return [
+        "--model",
+        str(tiny_model_dir),
+        "--vectors-dir",
+        str(tiny_vectors),
+        "--layers",
+        "1,2",
+        "--alphas",
+        "0,4,16",
+        "--n-prompts",
+        "2",
+        "--max-new-tokens",
+        "4",
+        "--cells-per-chunk",
+        "2",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def test_sweep_outputs(tiny_model_dir, tiny_vectors, tmp_path):
     out = tmp_path / "sweep"
-    aggregate = layer_sweep.main(_argv(tiny_model_dir, tiny_vectors, out))
+    aggregate = _run(_argv(tiny_model_dir, tiny_vectors, out))
     assert len(aggregate) == 6 and set(aggregate["paper_layer"]) == {1, 2}
     results = pd.read_csv(out / "results.csv")
     assert len(results) == 12
-    for column in ("perplexity", "distinct_2", "originality", "trait:futurist", "projection:futurist",
-                   "relative_alpha", "trait_mean"):
+    for column in (
+        "perplexity",
+        "distinct_2",
+        "originality",
+        "trait:futurist",
+        "projection:futurist",
+        "relative_alpha",
+        "trait_mean",
+    ):
         assert column in results.columns, column
     assert (results.loc[results["alpha"] == 0, "projection:futurist"].abs() < 1e-9).all()
     assert (results.loc[results["alpha"] == 16, "projection:futurist"].abs() > 0).any()
@@ -30,7 +57,7 @@ def test_sweep_outputs(tiny_model_dir, tiny_vectors, tmp_path):
 
 
 def test_killed_sweep_resumes_without_losing_cells(tiny_model_dir, tiny_vectors, tmp_path, monkeypatch):
-    reference = layer_sweep.main(_argv(tiny_model_dir, tiny_vectors, tmp_path / "ref"))
+    reference = _run(_argv(tiny_model_dir, tiny_vectors, tmp_path / "ref"))
     real = layer_sweep.run_grid
     calls = {"n": 0}
 
@@ -43,29 +70,53 @@ def test_killed_sweep_resumes_without_losing_cells(tiny_model_dir, tiny_vectors,
     monkeypatch.setattr(layer_sweep, "run_grid", dying)
     out = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        layer_sweep.main(_argv(tiny_model_dir, tiny_vectors, out))
+        _run(_argv(tiny_model_dir, tiny_vectors, out))
     finished = (out / "cells.jsonl").read_text().splitlines()
     assert len(finished) == 2  # the first chunk of two cells survived the kill
     monkeypatch.setattr(layer_sweep, "run_grid", real)
-    resumed = layer_sweep.main(_argv(tiny_model_dir, tiny_vectors, out))
+    resumed = _run(_argv(tiny_model_dir, tiny_vectors, out))
     assert (out / "cells.jsonl").read_text().splitlines()[:2] == finished
-    pd.testing.assert_frame_equal(resumed.sort_values(["block", "alpha"]).reset_index(drop=True),
-                                  reference.sort_values(["block", "alpha"]).reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        resumed.sort_values(["block", "alpha"]).reset_index(drop=True),
+        reference.sort_values(["block", "alpha"]).reset_index(drop=True),
+    )
 
 
 def test_relative_alphas_and_bad_layers(tiny_model_dir, tiny_vectors, tmp_path):
-    agg = layer_sweep.main(_argv(tiny_model_dir, tiny_vectors, tmp_path / "rel", "--relative"))
+    agg = _run(_argv(tiny_model_dir, tiny_vectors, tmp_path / "rel", "--relative"))
     steered = agg[agg["alpha"] != 0]
     assert set(steered["relative_alpha"].round(6)) == {4.0, 16.0}
-    with pytest.raises(ValueError, match="out of range"):
-        layer_sweep.main(_argv(tiny_model_dir, tiny_vectors, tmp_path / "bad")[:4] + ["--layers", "9", "--out", str(tmp_path / "bad")])
+    with pytest.raises(ValueError, match="paper layer 9 does not exist"):
+        _run(
+            _argv(tiny_model_dir, tiny_vectors, tmp_path / "bad")[:4]
+            + ["--layers", "9", "--out", str(tmp_path / "bad")]
+        )
+
+
+def test_bad_grids_are_refused_before_any_model_loads():
+    with pytest.raises(ValueError, match="--layers: 'x' is not an integer"):
+        layer_sweep.SweepConfig(layers="10,x")
+    with pytest.raises(ValueError, match="--alphas: 'abc' is not a number"):
+        layer_sweep.SweepConfig(alphas="0,abc")
+    with pytest.raises(ValueError, match="include 0"):
+        layer_sweep.SweepConfig(alphas="4,8")
+    with pytest.raises(ValueError, match="--recipe: weight 'abc' of 'futurist' is not a number"):
+        layer_sweep.SweepConfig(recipe="futurist:abc")
 
 
 def test_recommend_needs_both_coherence_checks():
-    agg = pd.DataFrame({"alpha": [0, 4, 8, 16], "perplexity": [10.0, 12.0, 40.0, 11.0],
-                        "distinct_2": [0.95, 0.9, 0.9, 0.06], "trait_mean": [0.1, 0.2, 0.5, 0.9],
-                        "block": [1] * 4, "paper_layer": [2] * 4, "relative_alpha": [0, 0.1, 0.2, 0.4]})
-    best = layer_sweep.recommend(agg, 1.5)  # alpha 16 is degenerate repetition with low perplexity
+    agg = pd.DataFrame(
+        {
+            "alpha": [0, 4, 8, 16],
+            "perplexity": [10.0, 12.0, 40.0, 11.0],
+            "distinct_2": [0.95, 0.9, 0.9, 0.06],
+            "trait_mean": [0.1, 0.2, 0.5, 0.9],
+            "block": [1] * 4,
+            "paper_layer": [2] * 4,
+            "relative_alpha": [0, 0.1, 0.2, 0.4],
+        }
+    )
+    best = recommend(agg, 1.5)  # alpha 16 is degenerate repetition with low perplexity
     assert best["cell"]["alpha"] == 4 and best["trait_gain"] == pytest.approx(0.1)
-    assert layer_sweep.recommend(agg, 1.1)["cell"] is None
-    assert layer_sweep.recommend(agg, 1.5, distinct_tolerance=1.0)["cell"]["alpha"] == 16
+    assert recommend(agg, 1.1)["cell"] is None
+    assert recommend(agg, 1.5, distinct_tolerance=1.0)["cell"]["alpha"] == 16

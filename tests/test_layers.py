@@ -1,6 +1,6 @@
 import pytest
 
-from billy_interp.layers import LayerConvention, parse_hook_name
+from billy_interp.core.layers import LayerConvention, parse_hook_name
 
 
 def test_paper_layer_20_is_block_19_resid_post():

@@ -2,12 +2,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from billy_interp.analysis.paired import paired_differences
+from billy_interp.evaluation.paired import paired_differences
 
 
 def _table(values, task="aut", start=0):
-    return pd.DataFrame({"task": task, "item_id": [f"{task}-{i + start}" for i in range(len(values))],
-                         "originality": values})
+    return pd.DataFrame(
+        {"task": task, "item_id": [f"{task}-{i + start}" for i in range(len(values))], "originality": values}
+    )
 
 
 def test_a_consistent_shift_is_detected_even_when_items_vary_a_lot():
@@ -22,8 +23,9 @@ def test_a_consistent_shift_is_detected_even_when_items_vary_a_lot():
 def test_no_difference_gives_a_ci_around_zero_and_a_large_p():
     rng = np.random.default_rng(1)
     base = rng.normal(0, 1.0, 30)
-    row = paired_differences(_table(base + rng.normal(0, 0.1, 30)), _table(base + rng.normal(0, 0.1, 30)),
-                             "originality").iloc[0]
+    row = paired_differences(
+        _table(base + rng.normal(0, 0.1, 30)), _table(base + rng.normal(0, 0.1, 30)), "originality"
+    ).iloc[0]
     assert row["ci_low"] < 0 < row["ci_high"] and row["p"] > 0.05
 
 

@@ -2,8 +2,13 @@ import json
 
 import pytest
 
-from billy_interp.personas import (
-    PAPER_PERSONAS, PersonaError, list_personas, load_persona, load_personas, persona_from_dict,
+from billy_interp.vectors.personas import (
+    PAPER_PERSONAS,
+    PersonaError,
+    list_personas,
+    load_persona,
+    load_personas,
+    persona_from_dict,
     shared_questions,
 )
 
@@ -43,15 +48,18 @@ def test_user_persona_file_json_and_yaml(tmp_path):
     assert load_persona(str(tmp_path / "p.yaml")).to_dict() == load_persona(tmp_path / "p.json").to_dict()
 
 
-@pytest.mark.parametrize("mutate,match", [
-    (lambda d: d.pop("description"), "missing required field"),
-    (lambda d: d.update(instruction_pairs=[]), "instruction_pairs must be a non-empty list"),
-    (lambda d: d.update(instruction_pairs=[{"positive": "x"}]), r"instruction_pairs\[0\]"),
-    (lambda d: d["questions"].update(extract=[]), "questions.extract must be a non-empty list"),
-    (lambda d: d["questions"].update(eval=["a", "a"]), "duplicates"),
-    (lambda d: d["questions"].update(eval=[d["questions"]["extract"][0]]), "both extract and eval"),
-    (lambda d: d.update(name="Space Pirate"), "name must match"),
-])
+@pytest.mark.parametrize(
+    "mutate,match",
+    [
+        (lambda d: d.pop("description"), "missing required field"),
+        (lambda d: d.update(instruction_pairs=[]), "instruction_pairs must be a non-empty list"),
+        (lambda d: d.update(instruction_pairs=[{"positive": "x"}]), r"instruction_pairs\[0\]"),
+        (lambda d: d["questions"].update(extract=[]), "questions.extract must be a non-empty list"),
+        (lambda d: d["questions"].update(eval=["a", "a"]), "duplicates"),
+        (lambda d: d["questions"].update(eval=[d["questions"]["extract"][0]]), "both extract and eval"),
+        (lambda d: d.update(name="Space Pirate"), "name must match"),
+    ],
+)
 def test_validator_names_the_problem(mutate, match):
     data = _valid()
     mutate(data)

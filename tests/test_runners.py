@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from billy_interp.model import SteerableModel
-from billy_interp.runners import clone_module_tree, left_padded_position_ids
+from billy_interp.core.model import SteerableModel
+from billy_interp.core.runners import clone_module_tree, left_padded_position_ids
 from tests.conftest import build_tiny_hf
 
 
@@ -34,7 +34,7 @@ def test_residual_hook_points_cover_every_block(tiny_model):
 
 
 def test_both_runners_agree_on_residuals(tiny_model):
-    from billy_interp.activations import collect_residuals
+    from billy_interp.core.activations import collect_residuals
 
     batch = tiny_model.encode_chat(["hello there", "What is the capital of France?"])
     fast = collect_residuals(tiny_model, batch, backend="residual")
@@ -61,7 +61,7 @@ def test_unsupported_architecture_is_a_clear_error(tiny_tokenizer):
 
 
 def test_unknown_model_name_is_a_clear_offline_error():
-    from billy_interp.model import load_model
+    from billy_interp.core.model import load_model
 
     with pytest.raises(FileNotFoundError, match="not available offline"):
         load_model("no-such-org/no-such-model-xyz")

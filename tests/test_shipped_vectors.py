@@ -1,14 +1,13 @@
-"""The vectors in vectors/ were made by this toolkit for the embedded model; check they still fit."""
-
-from pathlib import Path
+"""The shipped vectors (package data) were made by this toolkit for the embedded model; check they still fit."""
 
 import pandas as pd
 import pytest
-import torch
 
-from billy_interp.personas import PAPER_PERSONAS
+from billy_interp.paper import PAPER_PERSONAS
+from billy_interp.vectors.formats import load_vector
+from billy_interp.vectors.library import shipped_vectors_dir
 
-SHIPPED = Path(__file__).resolve().parents[1] / "vectors" / "SmolLM2-135M-Instruct"
+SHIPPED = shipped_vectors_dir()
 
 
 def test_every_paper_persona_is_shipped_with_its_tables():
@@ -19,8 +18,6 @@ def test_every_paper_persona_is_shipped_with_its_tables():
 
 
 def test_shipped_metadata_without_loading_a_model():
-    from billy_interp.artifacts import load_vector
-
     for name in PAPER_PERSONAS:
         vec = load_vector(SHIPPED / f"{name}.safetensors")
         meta = vec.metadata
@@ -32,9 +29,9 @@ def test_shipped_metadata_without_loading_a_model():
 
 @pytest.mark.integration
 def test_shipped_vectors_validate_against_smollm2(smollm2):
-    from billy_interp.merge import load_persona_vectors
+    from billy_interp.vectors.library import load_vectors
 
-    vectors = load_persona_vectors(PAPER_PERSONAS, SHIPPED, smollm2)
+    vectors = load_vectors(PAPER_PERSONAS, smollm2)
     assert len(vectors) == 12
 
 
@@ -43,8 +40,7 @@ def test_stored_heldout_auc_reproduces(smollm2):
     """Recompute the held-out AUC of one persona from its stored data table and vector."""
     import json
 
-    from billy_interp.artifacts import load_vector
-    from billy_interp.extraction import pool_table, separation_auc
+    from billy_interp.vectors.extraction import pool_table, separation_auc
 
     name = "environmentalist"
     data = pd.read_csv(SHIPPED / f"{name}.data.csv")
@@ -60,9 +56,9 @@ def test_stored_heldout_auc_reproduces(smollm2):
 
 @pytest.mark.integration
 def test_demo_main_job_runs(tmp_path):
-    from billy_interp.demo import main
+    from billy_interp.jobs.demo import DemoConfig, run_demo
 
-    table = main(["--max-new-tokens", "12", "--out", str(tmp_path / "demo")])
+    table = run_demo(DemoConfig(max_new_tokens=12, out=str(tmp_path / "demo")))
     assert len(table) == 6 and (tmp_path / "demo" / "outputs.csv").is_file()
     steered = table[table["condition"].str.startswith("BILLY")]["text"].tolist()
     unsteered = table[table["condition"] == "unsteered"]["text"].tolist()
@@ -70,9 +66,9 @@ def test_demo_main_job_runs(tmp_path):
 
 
 def test_vector_report_on_shipped_vectors(tmp_path):
-    from billy_interp.vector_report import main
+    from billy_interp.jobs.vector_report import ReportConfig, run_vector_report
 
-    summary = main(["--out", str(tmp_path / "v.md")])
+    summary = run_vector_report(ReportConfig(out=str(tmp_path / "v.md")))
     text = (tmp_path / "v.md").read_text()
     assert "AUC per block" in text and "environmentalist" in text
     assert set(summary["pooling"]) == {"response_mean", "prompt_mean", "last_prompt"}

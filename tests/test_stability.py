@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from billy_interp.analysis.stability import bootstrap_cosine, sample_multiplier, seed_cosines, split_half
-from billy_interp.vectors import PersonaVector
+from billy_interp.vectors.vector import PersonaVector
 
 D = 32
 
@@ -27,9 +27,16 @@ def test_strong_signal_is_stable_and_noise_is_not():
 
 def test_seed_cosines():
     base = torch.randn(D, generator=torch.Generator().manual_seed(1))
-    vecs = {s: PersonaVector({"blocks.0.hook_resid_post": base + 0.01 * torch.randn(D, generator=torch.Generator().manual_seed(10 + s)),
-                              "blocks.1.hook_resid_post": torch.randn(D, generator=torch.Generator().manual_seed(20 + s))})
-            for s in range(3)}
+    vecs = {
+        s: PersonaVector(
+            {
+                "blocks.0.hook_resid_post": base
+                + 0.01 * torch.randn(D, generator=torch.Generator().manual_seed(10 + s)),
+                "blocks.1.hook_resid_post": torch.randn(D, generator=torch.Generator().manual_seed(20 + s)),
+            }
+        )
+        for s in range(3)
+    }
     frame = seed_cosines(vecs).set_index("block")
     assert frame.loc[0, "mean_cosine"] > 0.99 and abs(frame.loc[1, "mean_cosine"]) < 0.6
     assert frame.loc[0, "n_pairs"] == 3

@@ -2,12 +2,22 @@ import pandas as pd
 import pytest
 import torch
 
-from billy_interp.stability import StabilityConfig, main, per_seed_measures, summarize_stability
+from billy_interp.analysis.stability import per_seed_measures, summarize_stability
+from billy_interp.jobs.stability import StabilityConfig, run_stability
+from tests.conftest import job_main
+
+main = job_main(StabilityConfig, run_stability)
 
 
 def _table(n=40):
-    return pd.DataFrame({"split": ["extract"] * (n - 8) + ["eval"] * 8, "kept": True,
-                         "sign": [1, -1] * (n // 2), "trait_score": [0.3, 0.1] * (n // 2)})
+    return pd.DataFrame(
+        {
+            "split": ["extract"] * (n - 8) + ["eval"] * 8,
+            "kept": True,
+            "sign": [1, -1] * (n // 2),
+            "trait_score": [0.3, 0.1] * (n // 2),
+        }
+    )
 
 
 def test_per_seed_measures_are_tidy_and_carry_the_trait_gap():
@@ -25,10 +35,32 @@ def test_per_seed_measures_are_tidy_and_carry_the_trait_gap():
 def test_summary_flags_stable_and_unstable_personas():
     rows = []
     for persona, cos in (("steady", 0.95), ("shaky", 0.4)):
-        rows.append({"persona": persona, "block": 19, "measure": "seed_cosine", "value": cos, "ci_low": cos - 0.01,
-                     "ci_high": cos + 0.01, "min_cosine": cos - 0.02, "seed": -1, "trait_gap": 0.1})
-        rows.append({"persona": persona, "block": 19, "measure": "heldout_auc", "value": 0.8, "ci_low": 0.8,
-                     "ci_high": 0.8, "min_cosine": None, "seed": 0, "trait_gap": 0.1})
+        rows.append(
+            {
+                "persona": persona,
+                "block": 19,
+                "measure": "seed_cosine",
+                "value": cos,
+                "ci_low": cos - 0.01,
+                "ci_high": cos + 0.01,
+                "min_cosine": cos - 0.02,
+                "seed": -1,
+                "trait_gap": 0.1,
+            }
+        )
+        rows.append(
+            {
+                "persona": persona,
+                "block": 19,
+                "measure": "heldout_auc",
+                "value": 0.8,
+                "ci_low": 0.8,
+                "ci_high": 0.8,
+                "min_cosine": None,
+                "seed": 0,
+                "trait_gap": 0.1,
+            }
+        )
     summary = summarize_stability(pd.DataFrame(rows), [19], 0.9).set_index("persona")
     assert summary.loc["steady", "stable"] and not summary.loc["shaky", "stable"]
     assert summary.loc["shaky", "paper_layer"] == 20 and summary.loc["shaky", "heldout_auc"] == 0.8
@@ -38,15 +70,37 @@ def test_summary_flags_stable_and_unstable_personas():
 
 def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="at least two distinct seeds"):
-        StabilityConfig(seeds="1,1").seed_list()
-    with pytest.raises(Exception, match="pirate"):
-        main(["--personas", "pirate"])
+        StabilityConfig(seeds="1,1")
+    with pytest.raises(ValueError, match="--personas: unknown 'pirate'"):
+        StabilityConfig(personas="pirate")
+    with pytest.raises(ValueError, match="did you mean 'futurist'"):
+        StabilityConfig(personas="futurst")
 
 
 def test_stability_cli_on_the_tiny_model_resumes_without_redoing_pairs(tiny_model_dir, tmp_path):
-    argv = ["--personas", "futurist", "--seeds", "0,1", "--model", str(tiny_model_dir), "--n-samples", "1",
-            "--max-new-tokens", "3", "--no-filter", "--n-boot", "20", "--n-splits", "3", "--report-layers", "1,2",
-            "--run-dir", str(tmp_path / "gen"), "--out", str(tmp_path / "stab")]
+    argv = [
+        "--personas",
+        "futurist",
+        "--seeds",
+        "0,1",
+        "--model",
+        str(tiny_model_dir),
+        "--n-samples",
+        "1",
+        "--max-new-tokens",
+        "3",
+        "--no-filter",
+        "--n-boot",
+        "20",
+        "--n-splits",
+        "3",
+        "--report-layers",
+        "1,2",
+        "--run-dir",
+        str(tmp_path / "gen"),
+        "--out",
+        str(tmp_path / "stab"),
+    ]
     summary = main(argv)
     assert list(summary["paper_layer"]) == [1, 2] and summary["seed_cosine"].between(-1, 1).all()
     table = pd.read_csv(tmp_path / "stab" / "stability.csv")

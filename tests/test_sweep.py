@@ -1,17 +1,20 @@
 import pytest
 import torch
 
-from billy_interp.generation import GenerationConfig
-from billy_interp.sweep import Cell, alphas_for_relative, grid_steering, make_grid, relative_alpha_scale, run_grid, run_naive
-from billy_interp.vectors import PersonaVector
+from billy_interp.analysis.strength import alphas_for_relative, relative_alpha_scale
+from billy_interp.analysis.sweep import Cell, grid_steering, make_grid, run_grid, run_naive
+from billy_interp.core.generation import GenerationConfig
+from billy_interp.vectors.vector import PersonaVector
 
 PROMPTS = ["hello there", "What is the capital of France?", "Give unusual uses for a brick."]
 
 
 def _vector(model, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return PersonaVector({h: torch.randn(model.d_model, generator=g) * 3 for h in model.layers.hook_names()},
-                         {"model": model.name, "persona": "planted"})
+    return PersonaVector(
+        {h: torch.randn(model.d_model, generator=g) * 3 for h in model.layers.hook_names()},
+        {"model": model.name, "persona": "planted"},
+    )
 
 
 def test_grid_rows_are_cell_major():
@@ -35,10 +38,9 @@ def test_grid_batched_equals_naive_loop_under_greedy(tiny_model):
 
 @pytest.mark.integration
 def test_grid_batched_equals_naive_loop_smollm2(smollm2):
-    from billy_interp.artifacts import load_vector
-    from tests.test_shipped_vectors import SHIPPED
+    from billy_interp.vectors.library import load_vectors
 
-    v = load_vector(SHIPPED / "futurist.safetensors", smollm2)
+    v = load_vectors("futurist", smollm2)["futurist"]
     cells = make_grid([9, 19], [0.0, 8.0])
     config = GenerationConfig(max_new_tokens=12, batch_size=16)
     grid, _ = run_grid(smollm2, PROMPTS, v, cells, config)

@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from billy_interp.sweep_metrics import perplexities
+from billy_interp.analysis.sweep_metrics import perplexities
 
 
 def test_perplexity_matches_a_direct_unpadded_computation(tiny_model, tiny_reference):
@@ -14,6 +14,6 @@ def test_perplexity_matches_a_direct_unpadded_computation(tiny_model, tiny_refer
         with torch.no_grad():
             logits = tiny_reference(torch.tensor([ids])).logits[0].float()
         logp = torch.log_softmax(logits[:-1], -1)[torch.arange(len(ids) - 1), torch.tensor(ids[1:])]
-        expected = math.exp(-float(logp[-len(cont):].mean()))
+        expected = math.exp(-float(logp[-len(cont) :].mean()))
         assert abs(value - expected) / expected < 1e-4
     assert math.isnan(perplexities(tiny_model, ["hi"], [[]])[0])

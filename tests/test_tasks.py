@@ -3,13 +3,14 @@ from pathlib import Path
 
 import pytest
 
-from billy_interp.tasks import LIST_INSTRUCTION, TASKS, load_task, sample_items
+from billy_interp.evaluation.tasks import LIST_INSTRUCTION, TASKS, load_task, sample_items
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "wkct"
 
 
-@pytest.mark.parametrize("name,raw,unique", [("aut", 100, 98), ("instances", 200, 181),
-                                             ("similarities", 100, 100), ("scientific", 100, 100)])
+@pytest.mark.parametrize(
+    "name,raw,unique", [("aut", 100, 98), ("instances", 200, 181), ("similarities", 100, 100), ("scientific", 100, 100)]
+)
 def test_counts_and_duplicates_are_explicit(name, raw, unique):
     task = load_task(name)
     assert (task.n_raw, task.n_unique, len(task.duplicates)) == (raw, unique, raw - unique)
@@ -53,7 +54,11 @@ def test_unknown_task():
 @pytest.mark.skipif(not SHARED.is_dir(), reason="../shared is not beside this checkout")
 def test_package_data_matches_shared_copy():
     for name in TASKS:
-        file = {"aut": "aut_100.json", "instances": "instances_100.json",
-                "similarities": "similarities_100.json", "scientific": "scientific_100.json"}[name]
+        file = {
+            "aut": "aut_100.json",
+            "instances": "instances_100.json",
+            "similarities": "similarities_100.json",
+            "scientific": "scientific_100.json",
+        }[name]
         packaged = Path(__file__).resolve().parents[1] / "billy_interp" / "data" / "wkct" / file
         assert json.loads(packaged.read_text()) == json.loads((SHARED / file).read_text())

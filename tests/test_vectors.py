@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from billy_interp.vectors import MergeRecipe, PersonaVector, mean_difference, merge, pca_direction
+from billy_interp.vectors.merging import MergeRecipe, merge
+from billy_interp.vectors.vector import PersonaVector, mean_difference, pca_direction
 
 D = 32
 HOOKS = [f"blocks.{l}.hook_resid_post" for l in range(3)]
@@ -57,7 +58,10 @@ def test_paper_default_merge_counts_the_futurist_twice():
     for h in HOOKS:
         manual = (vecs["creative_professional"][h] + vecs["environmentalist"][h] + 2 * vecs["futurist"][h]) / 4
         torch.testing.assert_close(merged[h], manual)
-    assert merged.metadata["recipe"] == {"weights": {"creative_professional": 1.0, "environmentalist": 1.0, "futurist": 2.0}, "method": "mean"}
+    assert merged.metadata["recipe"] == {
+        "weights": {"creative_professional": 1.0, "environmentalist": 1.0, "futurist": 2.0},
+        "method": "mean",
+    }
 
 
 def test_other_merge_methods():
@@ -93,8 +97,8 @@ def test_recipe_from_list_and_round_trip():
     assert MergeRecipe.from_dict(r.to_dict()) == r
 
 
-def test_to_steering_uses_the_chosen_hook(tiny_model):
+def test_steering_uses_the_chosen_layer(tiny_model):
     v = PersonaVector({"blocks.1.hook_resid_post": torch.ones(64), "blocks.0.hook_resid_post": torch.ones(64)})
-    steering = v.to_steering(2.0, ["blocks.1.hook_resid_post"])
+    steering = v.steering(2.0, layer=2)  # paper layer 2 = blocks.1.hook_resid_post
     assert list(steering.deltas) == ["blocks.1.hook_resid_post"]
     torch.testing.assert_close(steering.deltas["blocks.1.hook_resid_post"], torch.full((1, 64), 2.0))

@@ -17,113 +17,182 @@ logits belong to the last token only).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import pandas as pd
 import torch
 from torch import Tensor
 
-from billy_interp.model import TokenBatch
-from billy_interp.runners import Runner, left_padded_position_ids
-from billy_interp.steering import Steering, steer
-from billy_interp.vectors import MergeRecipe
+from billy_interp import paper
+from billy_interp.analysis.sweep_metrics import text_metrics
+from billy_interp.core.forward import run_with_cache
+from billy_interp.core.generation import GenerationConfig, generate
+from billy_interp.core.layers import block_of
+from billy_interp.core.model import SteerableModel, TokenBatch
+from billy_interp.core.steering import Steering
+from billy_interp.evaluation.methods import mrp_prompt
+from billy_interp.evaluation.tasks import design_tasks
+from billy_interp.vectors.merging import MergeRecipe, merge
+from billy_interp.vectors.personas import load_persona
+from billy_interp.vectors.vector import PersonaVector
 
-__all__ = ["effective_coefficients", "readout", "interaction_table"]
+__all__ = ["readout", "interaction_table", "largest_deviations", "generated_traits"]
 
 Position = Literal["last", "all"]
 
 
-def effective_coefficients(recipe: MergeRecipe) -> dict[str, float]:
-    """c_i with merge(v) = sum_i c_i v_i, for the linear merge methods."""
-    weights = dict(recipe.weights)
-    total = sum(weights.values()) if recipe.method == "mean" else sum(abs(w) for w in weights.values())
-    if recipe.method == "sum":
-        return weights
-    if recipe.method in ("mean", "weighted"):
-        return {k: w / total for k, w in weights.items()}
-    raise ValueError(f"merge method {recipe.method!r} is not a fixed linear combination of the parts")
-
-
-@torch.inference_mode()
 def readout(
-    runner: Runner, batch: TokenBatch, hooks: Sequence[str], steering: Steering | None, position: Position
+    model: SteerableModel, batch: TokenBatch, hooks: Sequence[str], steering: Steering | None, position: Position
 ) -> tuple[dict[str, Tensor], Tensor]:
-    """Residual at each readout hook ([batch, d], pooled by ``position``) and last-token logits."""
-    store: dict[str, Tensor] = {}
-    real = batch.attention_mask.float()
-
-    def save(name: str):
-        def hook(resid: Tensor, hook: object) -> None:
-            if position == "last":
-                store[name] = resid[:, -1].double()
-            else:
-                store[name] = (resid.double() * real[..., None]).sum(1) / real.sum(1, keepdim=True)
-
-        return hook
-
-    mode = "response" if position == "last" else "all"
+    """Residual at each readout hook ([batch, d], pooled by ``position``) and last-token logits,
+    steering ``position``'s tokens (the last prompt token, or every real token)."""
     if steering is not None:
-        steering = Steering(steering.deltas, mode)
-    with steer(runner, steering) as state:
-        state.set_prompt(batch.attention_mask)
-        with runner.hooks([(h, save(h)) for h in hooks]):
-            logits = runner.forward(batch.input_ids, batch.attention_mask,
-                                    left_padded_position_ids(batch.attention_mask), keep_last=1)
-    return store, logits[:, -1].double()
+        steering = steering.with_positions("response" if position == "last" else "all")
+    result = run_with_cache(
+        model,
+        batch,
+        hooks=hooks,
+        steering=steering,
+        reduce=position if position == "last" else "mean",
+        logits=1,
+        ignore_active=True,
+    )
+    return {h: result[h].double() for h in hooks}, result.logits[:, -1].double()
 
 
 @torch.inference_mode()
 def interaction_table(
-    runner: Runner,
+    model: SteerableModel,
     batch: TokenBatch,
-    parts: Mapping[str, Tensor],
-    coefficients: Mapping[str, float],
+    vectors: Mapping[str, PersonaVector],
+    recipe: MergeRecipe,
     steer_hook: str,
     readout_hooks: Sequence[str],
     alphas: Sequence[float],
-    directions: Mapping[str, Mapping[str, Tensor]],
-    unembed: Callable[[Tensor], Tensor] | None = None,
+    unembed: bool = True,
     position: Position = "last",
 ) -> pd.DataFrame:
     """Tidy rows per (alpha, readout block, quantity); see the module docstring.
 
-    ``parts`` are the raw vectors at ``steer_hook``; ``directions[persona][hook]`` are the
-    directions to project on (normalised here); ``unembed`` maps a final residual to logits
-    (final norm + unembedding) and enables the KL row.
+    The merged vector (``merge(vectors, recipe)``, a linear recipe) and each part are steered at
+    ``steer_hook``; effects are projected on each part's own direction at every readout hook;
+    ``unembed`` (final norm + unembedding of the linear prediction) enables the KL row.
     """
     hooks = list(readout_hooks)
-    base, base_logits = readout(runner, batch, hooks, None, position)
-    merged_vec = sum(coefficients[n] * parts[n] for n in coefficients)
+    coefficients = recipe.coefficients()
+    parts = {n: v[steer_hook] for n, v in vectors.items()}
+    directions = {n: {h: v[h] for h in hooks if h in v.directions} for n, v in vectors.items()}
+    base, _ = readout(model, batch, hooks, None, position)
+    merged_vec = merge(vectors, recipe)[steer_hook]
     rows = []
     for alpha in alphas:
         effects = {}
         for name, vec in [("merged", merged_vec), *parts.items()]:
-            acts, logits = readout(runner, batch, hooks, Steering.from_vectors({steer_hook: vec}, float(alpha)), position)
+            acts, logits = readout(
+                model, batch, hooks, Steering.from_vectors({steer_hook: vec}, float(alpha)), position
+            )
             effects[name] = ({h: acts[h] - base[h] for h in hooks}, logits)
         for hook in hooks:
-            block = int(hook.split(".")[1])
+            block = block_of(hook)
             merged = effects["merged"][0][hook]
             linear = sum(coefficients[n] * effects[n][0][hook] for n in coefficients)
             residual = (merged - linear).norm(dim=-1) / merged.norm(dim=-1).clamp_min(1e-30)
             common = {"alpha": float(alpha), "block": block, "position": position}
-            rows.append({**common, "quantity": "interaction_residual", "direction": "",
-                         "value": float(residual.mean()), "sem": float(residual.std() / len(residual) ** 0.5) if len(residual) > 1 else 0.0})
+            rows.append(
+                {
+                    **common,
+                    "quantity": "interaction_residual",
+                    "direction": "",
+                    "value": float(residual.mean()),
+                    "sem": float(residual.std() / len(residual) ** 0.5) if len(residual) > 1 else 0.0,
+                }
+            )
             for persona, per_hook in directions.items():
                 if hook not in per_hook:
                     continue
                 unit = per_hook[hook].double() / per_hook[hook].double().norm()
-                for label, effect in [("merged", merged), ("linear_prediction", linear),
-                                      *[(f"single:{n}", effects[n][0][hook]) for n in parts]]:
-                    rows.append({**common, "quantity": f"projection:{label}", "direction": persona,
-                                 "value": float((effect @ unit).mean()), "sem": float((effect @ unit).std() / len(effect) ** 0.5) if len(effect) > 1 else 0.0})
-        if unembed is not None and position == "last":  # logits exist for the last token only
+                for label, effect in [
+                    ("merged", merged),
+                    ("linear_prediction", linear),
+                    *[(f"single:{n}", effects[n][0][hook]) for n in parts],
+                ]:
+                    rows.append(
+                        {
+                            **common,
+                            "quantity": f"projection:{label}",
+                            "direction": persona,
+                            "value": float((effect @ unit).mean()),
+                            "sem": float((effect @ unit).std() / len(effect) ** 0.5) if len(effect) > 1 else 0.0,
+                        }
+                    )
+        if unembed and position == "last":  # logits exist for the last token only
             last = hooks[-1]
             linear_final = base[last] + sum(coefficients[n] * effects[n][0][last] for n in coefficients)
             log_p = torch.log_softmax(effects["merged"][1], -1)
-            log_q = torch.log_softmax(unembed(linear_final.to(torch.float32)).double(), -1)
+            log_q = torch.log_softmax(model.unembed(linear_final.to(torch.float32)).double(), -1)
             kl = (log_p.exp() * (log_p - log_q)).sum(-1)
-            rows.append({"alpha": float(alpha), "block": int(last.split(".")[1]), "position": position,
-                         "quantity": "kl_merged_vs_linear", "direction": "", "value": float(kl.mean()),
-                         "sem": float(kl.std() / len(kl) ** 0.5) if len(kl) > 1 else 0.0})
+            rows.append(
+                {
+                    "alpha": float(alpha),
+                    "block": block_of(last),
+                    "position": position,
+                    "quantity": "kl_merged_vs_linear",
+                    "direction": "",
+                    "value": float(kl.mean()),
+                    "sem": float(kl.std() / len(kl) ** 0.5) if len(kl) > 1 else 0.0,
+                }
+            )
     return pd.DataFrame(rows)
+
+
+def largest_deviations(table: pd.DataFrame, top: int = 10) -> pd.DataFrame:
+    """The largest interaction residuals, and the largest |merged - linear| projection gaps."""
+    residual = table[table["quantity"] == "interaction_residual"].nlargest(top, "value")
+    proj = table[table["quantity"].isin(["projection:merged", "projection:linear_prediction"])]
+    wide = proj.pivot_table(
+        index=["alpha", "block", "position", "direction"], columns="quantity", values="value"
+    ).reset_index()
+    wide["gap"] = wide["projection:merged"] - wide["projection:linear_prediction"]
+    wide = wide.reindex(wide["gap"].abs().sort_values(ascending=False).index).head(top)
+    return pd.concat(
+        [residual.assign(kind="interaction_residual"), wide.assign(kind="projection_gap")], ignore_index=True
+    )
+
+
+def generated_traits(
+    model: SteerableModel,
+    vectors: Mapping[str, PersonaVector],
+    recipe: MergeRecipe,
+    hook: str,
+    alphas: Sequence[float],
+    max_new_tokens: int = 48,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Greedy answers to the creative tasks under base, MRP prompting (the recipe's roles), M and
+    each v_i, and the mean offline trait score per (alpha, condition, persona)."""
+    questions = design_tasks()["creative"]
+    parts = {n: v[hook] for n, v in vectors.items()}
+    merged = merge(vectors, recipe)[hook]
+    conditions = [("base", 0.0, {})]
+    for alpha in alphas:
+        conditions += [("merged", alpha, {hook: alpha * merged})]
+        conditions += [(f"single:{n}", alpha, {hook: alpha * parts[n]}) for n in parts]
+    rows = [delta for _, _, delta in conditions for _ in questions]
+    decoding = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, batch_size=32)
+    steered = generate(model, questions * len(conditions), decoding, Steering.per_row(rows))
+    roles = [n for n in parts if n in paper.ROLES] or list(paper.ROLES)
+    prompted = generate(model, [mrp_prompt(q, roles) for q in questions], decoding)
+    texts = pd.DataFrame(
+        {
+            "condition": [c for c, _, _ in conditions for _ in questions] + ["mrp_prompt"] * len(questions),
+            "alpha": [a for _, a, _ in conditions for _ in questions] + [0.0] * len(questions),
+            "question": questions * (len(conditions) + 1),
+            "text": steered.texts + prompted.texts,
+        }
+    )
+    metrics = text_metrics(list(texts["text"]), [""] * len(texts), [load_persona(n) for n in parts])
+    long = pd.concat([texts[["condition", "alpha"]], metrics], axis=1).melt(
+        id_vars=["condition", "alpha"], value_vars=[f"trait:{n}" for n in parts], var_name="persona", value_name="trait"
+    )
+    long["persona"] = long["persona"].str.removeprefix("trait:")
+    return long.groupby(["alpha", "condition", "persona"], as_index=False)["trait"].agg(["mean", "sem"]), texts

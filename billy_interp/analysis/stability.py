@@ -15,9 +15,17 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from billy_interp.vectors import PersonaVector
+from billy_interp.core.layers import block_of, block_to_paper_layer, layer_columns
+from billy_interp.vectors.vector import PersonaVector
 
-__all__ = ["seed_cosines", "split_half", "bootstrap_cosine", "sample_multiplier"]
+__all__ = [
+    "seed_cosines",
+    "split_half",
+    "bootstrap_cosine",
+    "sample_multiplier",
+    "per_seed_measures",
+    "summarize_stability",
+]
 
 
 def _cos(a: Tensor, b: Tensor) -> Tensor:
@@ -33,12 +41,23 @@ def seed_cosines(vectors_by_seed: Mapping[int, PersonaVector], n_boot: int = 100
     rng = np.random.default_rng(seed)
     rows = []
     for hook in hooks:
-        pairs = np.array([float(_cos(vectors_by_seed[a][hook], vectors_by_seed[b][hook]))
-                          for a, b in itertools.combinations(seeds, 2)])
+        pairs = np.array(
+            [
+                float(_cos(vectors_by_seed[a][hook], vectors_by_seed[b][hook]))
+                for a, b in itertools.combinations(seeds, 2)
+            ]
+        )
         boots = rng.choice(pairs, size=(n_boot, len(pairs))).mean(1)
-        block = int(hook.split(".")[1])
-        rows.append({"block": block, "paper_layer": block + 1, "mean_cosine": pairs.mean(), "min_cosine": pairs.min(),
-                     "ci_low": np.quantile(boots, 0.025), "ci_high": np.quantile(boots, 0.975), "n_pairs": len(pairs)})
+        rows.append(
+            {
+                **layer_columns(block_of(hook)),
+                "mean_cosine": pairs.mean(),
+                "min_cosine": pairs.min(),
+                "ci_low": np.quantile(boots, 0.025),
+                "ci_high": np.quantile(boots, 0.975),
+                "n_pairs": len(pairs),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -64,8 +83,9 @@ def split_half(
         half_b = torch.cat([p[len(p) // 2 :], n[len(n) // 2 :]])
         cosines.append(_cos(_diff(pooled, signs_t, half_a), _diff(pooled, signs_t, half_b)))
     r = torch.stack(cosines).mean(0)
-    return pd.DataFrame({"block": range(pooled.shape[1]), "split_half_cosine": r.tolist(),
-                         "spearman_brown": (2 * r / (1 + r)).tolist()})
+    return pd.DataFrame(
+        {"block": range(pooled.shape[1]), "split_half_cosine": r.tolist(), "spearman_brown": (2 * r / (1 + r)).tolist()}
+    )
 
 
 def bootstrap_cosine(
@@ -78,12 +98,22 @@ def bootstrap_cosine(
     g = torch.Generator().manual_seed(seed)
     draws = []
     for _ in range(n_boot):
-        rows = torch.cat([pos[torch.randint(len(pos), (len(pos),), generator=g)],
-                          neg[torch.randint(len(neg), (len(neg),), generator=g)]])
+        rows = torch.cat(
+            [
+                pos[torch.randint(len(pos), (len(pos),), generator=g)],
+                neg[torch.randint(len(neg), (len(neg),), generator=g)],
+            ]
+        )
         draws.append(_cos(_diff(pooled, signs_t, rows), full))
     stack = torch.stack(draws)
-    return pd.DataFrame({"block": range(pooled.shape[1]), "mean_cosine": stack.mean(0).tolist(),
-                         "ci_low": stack.quantile(0.025, dim=0).tolist(), "ci_high": stack.quantile(0.975, dim=0).tolist()})
+    return pd.DataFrame(
+        {
+            "block": range(pooled.shape[1]),
+            "mean_cosine": stack.mean(0).tolist(),
+            "ci_low": stack.quantile(0.025, dim=0).tolist(),
+            "ci_high": stack.quantile(0.975, dim=0).tolist(),
+        }
+    )
 
 
 def sample_multiplier(cosine: float, target: float = 0.9) -> float:
@@ -102,3 +132,83 @@ def sample_multiplier(cosine: float, target: float = 0.9) -> float:
     if cosine >= target:
         return 1.0
     return target * (1 - cosine) / (cosine * (1 - target))
+
+
+def per_seed_measures(
+    pooled: torch.Tensor, table: pd.DataFrame, auc: pd.DataFrame, n_splits: int, n_boot: int, seed: int
+) -> pd.DataFrame:
+    """Split-half, bootstrap and held-out AUC rows for one seed's extraction (tidy)."""
+    train = ((table["split"] == "extract") & table["kept"]).to_numpy()
+    acts, signs = pooled[torch.tensor(train)], list(table.loc[train, "sign"])
+    halves = split_half(acts, signs, n_splits=n_splits, seed=seed)
+    boots = bootstrap_cosine(acts, signs, n_boot=n_boot, seed=seed)
+    rows = []
+    for _, r in halves.iterrows():
+        for measure in ("split_half_cosine", "spearman_brown"):
+            rows.append(
+                {
+                    "block": int(r["block"]),
+                    "measure": measure,
+                    "value": r[measure],
+                    "ci_low": r[measure],
+                    "ci_high": r[measure],
+                }
+            )
+    rows += [
+        {
+            "block": int(r["block"]),
+            "measure": "bootstrap_cosine",
+            "value": r["mean_cosine"],
+            "ci_low": r["ci_low"],
+            "ci_high": r["ci_high"],
+        }
+        for _, r in boots.iterrows()
+    ]
+    mean_auc = auc[auc["pooling"] == "response_mean"] if not auc.empty else auc
+    rows += [
+        {"block": int(r["block"]), "measure": "heldout_auc", "value": r["auc"], "ci_low": r["auc"], "ci_high": r["auc"]}
+        for _, r in mean_auc.iterrows()
+    ]
+    frame = pd.DataFrame(rows)
+    frame["seed"] = seed
+    extract = table[table["split"] == "extract"]
+    gap = (
+        extract.loc[extract["sign"] == 1, "trait_score"].mean()
+        - extract.loc[extract["sign"] == -1, "trait_score"].mean()
+    )
+    frame["trait_gap"] = float(gap)
+    return frame
+
+
+def summarize_stability(table: pd.DataFrame, report_blocks: Sequence[int], threshold: float) -> pd.DataFrame:
+    """One row per persona and report layer: seed cosine (CI, min), reliability, AUC, trait gap, verdict,
+    and the projected factor of more samples that would reach ``threshold`` (``sample_multiplier``)."""
+    rows = []
+    for persona, sub in table.groupby("persona", sort=True):
+        for block in report_blocks:
+            at = sub[sub["block"] == block]
+            if at.empty:
+                continue
+            cos = at[at["measure"] == "seed_cosine"].iloc[0]
+
+            def mean_of(measure: str, at: pd.DataFrame = at) -> float:
+                return float(at.loc[at["measure"] == measure, "value"].mean())
+
+            rows.append(
+                {
+                    "persona": persona,
+                    "paper_layer": block_to_paper_layer(block),
+                    "block": block,
+                    "seed_cosine": cos["value"],
+                    "ci_low": cos["ci_low"],
+                    "ci_high": cos["ci_high"],
+                    "min_pair_cosine": cos["min_cosine"],
+                    "spearman_brown": mean_of("spearman_brown"),
+                    "bootstrap_cosine": mean_of("bootstrap_cosine"),
+                    "heldout_auc": mean_of("heldout_auc"),
+                    "trait_gap": float(sub["trait_gap"].mean()),
+                    "stable": bool(cos["value"] >= threshold),
+                    "samples_x_for_threshold": sample_multiplier(float(cos["value"]), threshold),
+                }
+            )
+    return pd.DataFrame(rows)

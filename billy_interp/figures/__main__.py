@@ -1,5 +1,12 @@
-"""``python -m billy_interp.figures``: see :mod:`billy_interp.figures.build`."""
+"""``python -m billy_interp.figures``: rebuild ``figures/`` from run directories.
 
-from billy_interp.figures.build import main
+A shell over :func:`billy_interp.figures.build.run_figures` (see :mod:`billy_interp.figures.build`).
+"""
 
-main()
+from billy_interp.cli import command
+from billy_interp.figures import build as job
+
+main = command(job.FiguresConfig, job.run_figures, job.__doc__)
+
+if __name__ == "__main__":
+    main()

@@ -27,8 +27,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from billy_interp.artifacts import atomic_write, write_csv
-from billy_interp.cli import parse_config
 from billy_interp.figures.benchmark import plot_ablation, plot_efficiency, plot_method_scores, plot_paired_differences
 from billy_interp.figures.geometry import (
     plot_cosine_slider,
@@ -42,8 +40,9 @@ from billy_interp.figures.output import save_figure
 from billy_interp.figures.projection import plot_position_profile, plot_projection_panels
 from billy_interp.figures.stability import plot_stability
 from billy_interp.figures.sweep import plot_sweep_heatmaps
+from billy_interp.io import atomic_write, write_csv
 
-__all__ = ["FiguresConfig", "table1", "efficiency_table", "case_study", "build", "main"]
+__all__ = ["FiguresConfig", "table1", "efficiency_table", "case_study", "build", "run_figures"]
 
 INDEX_FILE = "index.csv"  # what README.md shows, kept for the next rebuild
 INDEX_COLUMNS = ["name", "what", "files", "source"]
@@ -54,8 +53,12 @@ class FiguresConfig:
     """Rebuild the paper's tables and figures, and ours, from run directories."""
 
     benchmark_dir: str = field(default="runs/benchmark/main", metadata={"help": "benchmark run (Table 1, efficiency)"})
-    efficiency_dir: str = field(default="runs/benchmark/timing", metadata={
-        "help": "benchmark run for the efficiency table, made on an idle machine (if absent: benchmark_dir's)"})
+    efficiency_dir: str = field(
+        default="runs/benchmark/timing",
+        metadata={
+            "help": "benchmark run for the efficiency table, made on an idle machine (if absent: benchmark_dir's)"
+        },
+    )
     ablation_dir: str = field(default="runs/benchmark/ablation", metadata={"help": "benchmark --ablation run (Fig. 2)"})
     projection_dir: str = field(default="runs/projection", metadata={"help": "projection run (Fig. 3)"})
     interaction_dir: str = field(default="runs/interaction", metadata={"help": "interaction run (and case study)"})
@@ -85,9 +88,24 @@ def table1(summary: pd.DataFrame, metrics: Sequence[str] = ("originality", "elab
 def efficiency_table(efficiency: pd.DataFrame) -> pd.DataFrame:
     """Per-query seconds, tokens, passes and cost, with ratios to BILLY where it ran (per task
     when the table has a ``task`` column)."""
-    columns = [c for c in ("task", "method", "n", "seconds", "input_tokens", "output_tokens", "forward_passes", "calls",
-                           "cost_usd", "seconds_vs_billy", "input_tokens_vs_billy", "output_tokens_vs_billy")
-               if c in efficiency.columns]
+    columns = [
+        c
+        for c in (
+            "task",
+            "method",
+            "n",
+            "seconds",
+            "input_tokens",
+            "output_tokens",
+            "forward_passes",
+            "calls",
+            "cost_usd",
+            "seconds_vs_billy",
+            "input_tokens_vs_billy",
+            "output_tokens_vs_billy",
+        )
+        if c in efficiency.columns
+    ]
     return efficiency[columns].round(4)
 
 
@@ -152,36 +170,62 @@ def build(config: FiguresConfig) -> pd.DataFrame:
             emit("efficiency_by_task", run, lambda: efficiency_table(by_task), "efficiency table per task (per query)")
     if run := run_dir(config.compare_dir, "comparison.csv"):
         comparison = pd.read_csv(run / "comparison.csv")
-        emit("paired_differences", run, lambda: plot_paired_differences(comparison), "paired originality differences, BILLY vs each method")
+        emit(
+            "paired_differences",
+            run,
+            lambda: plot_paired_differences(comparison),
+            "paired originality differences, BILLY vs each method",
+        )
     if run := run_dir(config.ablation_dir, "summary.csv"):
         summary = pd.read_csv(run / "summary.csv")
         emit("fig2_ablation", run, lambda: plot_ablation(summary), "Fig. 2: originality vs merged personas")
     if run := run_dir(config.projection_dir, "projection_summary.csv"):
         proj = pd.read_csv(run / "projection_summary.csv")
         overall = proj[proj["kind"] == "all"]
-        emit("fig3_projection", run, lambda: plot_projection_panels(overall), "Fig. 3: prompting vs steering projections")
+        emit(
+            "fig3_projection", run, lambda: plot_projection_panels(overall), "Fig. 3: prompting vs steering projections"
+        )
         if (run / "position_profile.csv").exists():
             profile = pd.read_csv(run / "position_profile.csv")
             directions = list(dict.fromkeys(overall["direction"]))
-            emit("projection_profile", run, lambda: plot_position_profile(profile, directions),
-                 "per-token projection through the response")
+            emit(
+                "projection_profile",
+                run,
+                lambda: plot_position_profile(profile, directions),
+                "per-token projection through the response",
+            )
         if (run / "figures" / "token_view.html").exists():
             shutil.copyfile(run / "figures" / "token_view.html", out / "token_view.html")
-            index.append({"name": "token_view", "what": "circuitsvis per-token projections", "files": "token_view.html",
-                          "source": _made_by(run)})
+            index.append(
+                {
+                    "name": "token_view",
+                    "what": "circuitsvis per-token projections",
+                    "files": "token_view.html",
+                    "source": _made_by(run),
+                }
+            )
     if run := run_dir(config.interaction_dir, "interaction.csv"):
         table = pd.read_csv(run / "interaction.csv")
         emit("interaction_residuals", run, lambda: plot_interaction_residuals(table), "interaction residual vs layer")
         alphas = sorted(table["alpha"].unique())
-        emit("interaction_projections", run, lambda: plot_interaction_projections(table, alphas[0], table["position"].iloc[0]),
-             "merged vs linear vs single effects along persona directions")
+        emit(
+            "interaction_projections",
+            run,
+            lambda: plot_interaction_projections(table, alphas[0], table["position"].iloc[0]),
+            "merged vs linear vs single effects along persona directions",
+        )
         if (run / "texts.csv").exists():
             texts = pd.read_csv(run / "texts.csv")
             emit("case_study", run, lambda: case_study(texts), "case study: single vectors vs merged vs MRP")
     if run := run_dir(config.sweep_dir, "aggregate.csv"):
         agg = pd.read_csv(run / "aggregate.csv")
         metrics = [m for m in ("trait_mean", "projection_mean", "perplexity", "distinct_2", "originality") if m in agg]
-        emit("sweep_heatmaps", run, lambda: plot_sweep_heatmaps(agg, metrics, "layer x alpha sweep"), "layer x alpha heatmaps")
+        emit(
+            "sweep_heatmaps",
+            run,
+            lambda: plot_sweep_heatmaps(agg, metrics, "layer x alpha sweep"),
+            "layer x alpha heatmaps",
+        )
     if run := run_dir(config.geometry_dir, "cosines.csv"):
         cos, norms = pd.read_csv(run / "cosines.csv"), pd.read_csv(run / "norms.csv")
         parts, pca = pd.read_csv(run / "merge_parts.csv"), pd.read_csv(run / "pca.csv")
@@ -189,8 +233,18 @@ def build(config: FiguresConfig) -> pd.DataFrame:
         picks = sorted({blocks[1], blocks[len(blocks) // 3], blocks[2 * len(blocks) // 3], blocks[-2]})
         h = norms.groupby("block")["h_norm"].first() if "h_norm" in norms else None
         emit("geometry_cosine_slider", run, lambda: plot_cosine_slider(cos), "cosine matrix with a layer slider")
-        emit("geometry_small_multiples", run, lambda: plot_cosine_small_multiples(cos, picks), "cosines at selected layers")
-        emit("geometry_norms", run, lambda: plot_layer_norms(norms[["persona", "block", "norm"]], h), "vector norms by layer")
+        emit(
+            "geometry_small_multiples",
+            run,
+            lambda: plot_cosine_small_multiples(cos, picks),
+            "cosines at selected layers",
+        )
+        emit(
+            "geometry_norms",
+            run,
+            lambda: plot_layer_norms(norms[["persona", "block", "norm"]], h),
+            "vector norms by layer",
+        )
         emit("geometry_merge_parts", run, lambda: plot_merge_part_cosines(parts), "merged vector vs its parts")
         emit("geometry_pca", run, lambda: plot_pca_map(pca, int(pca["block"].iloc[0])), "PCA map of persona vectors")
     if run := run_dir(config.stability_dir, "stability.csv"):
@@ -205,10 +259,19 @@ def build(config: FiguresConfig) -> pd.DataFrame:
     write_csv(frame, out / INDEX_FILE)
     note = "".join(f"- not built, run missing: `{m}`\n" for m in missing)
     if not kept.empty:
-        note += "- kept from an earlier build (their runs are not here): " + ", ".join(f"`{n}`" for n in kept["name"]) + "\n"
-    atomic_write(out / "README.md", lambda tmp: tmp.write_text(
-        "# Figures and tables\n\nRebuilt by `python -m billy_interp.figures` from the runs named below.\n\n"
-        + (_markdown(frame) if not frame.empty else "(nothing built)\n") + ("\n" + note if note else "")))
+        note += (
+            "- kept from an earlier build (their runs are not here): "
+            + ", ".join(f"`{n}`" for n in kept["name"])
+            + "\n"
+        )
+    atomic_write(
+        out / "README.md",
+        lambda tmp: tmp.write_text(
+            "# Figures and tables\n\nRebuilt by `python -m billy_interp.figures` from the runs named below.\n\n"
+            + (_markdown(frame) if not frame.empty else "(nothing built)\n")
+            + ("\n" + note if note else "")
+        ),
+    )
     return built
 
 
@@ -229,8 +292,8 @@ def _in_earlier_order(frame: pd.DataFrame, earlier: pd.DataFrame) -> pd.DataFram
     return frame.iloc[pd.Series(ranks).argsort(kind="stable")].reset_index(drop=True)
 
 
-def main(argv: Sequence[str] | None = None) -> pd.DataFrame:
-    config = parse_config(FiguresConfig, argv, __doc__)
+def run_figures(config: FiguresConfig) -> pd.DataFrame:
+    """The figures job: :func:`build`, then say where the index went."""
     frame = build(config)
     print(f"{len(frame)} figures and tables in {config.out}/ (index: {Path(config.out) / 'README.md'})")
     return frame

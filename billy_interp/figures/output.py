@@ -19,14 +19,17 @@ def save_figure(fig: go.Figure, path: str | Path, made_by: str = "", plotlyjs: b
     ``plotlyjs=True`` inlines plotly.js (self-contained, offline, ~4.6 MB); ``"directory"`` refers
     to one ``plotly.min.js`` beside the HTML files (written once), for a folder of many figures.
     """
-    from billy_interp.artifacts import atomic_write
+    from billy_interp.io import atomic_write
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if made_by:
         # A subtitle, not an annotation: it sits under the title and never covers axis labels.
-        fig.update_layout(title_subtitle_text=made_by, title_subtitle_font={"size": 10, "color": "gray"},
-                          margin={"t": max(int(fig.layout.margin.t or 80), 100)})
+        fig.update_layout(
+            title_subtitle_text=made_by,
+            title_subtitle_font={"size": 10, "color": "gray"},
+            margin={"t": max(int(fig.layout.margin.t or 80), 100)},
+        )
     written = [atomic_write(path.with_suffix(".html"), lambda tmp: fig.write_html(tmp, include_plotlyjs=plotlyjs))]
     if plotlyjs == "directory" and not (path.parent / "plotly.min.js").exists():
         from plotly.offline import get_plotlyjs

@@ -1,0 +1,2 @@
+"""The model and everything that runs it: layer indices, loading, runners, steering, the forward
+primitive, generation and activation capture."""

@@ -1,0 +1,245 @@
+"""Batched, seeded, optionally steered generation with token and time accounting.
+
+Our own decode loop (prefill, then one token per step through a KV cache) rather than
+``generate`` of HF or of the bridge, so that the steering hooks always know which absolute
+positions a forward pass covers. Sampling uses HF's own logits processors, so
+``repetition_penalty``, ``no_repeat_ngram_size``, ``top_p`` and ``temperature`` mean exactly
+what they mean in HF; greedy output is tested token for token against plain HF ``generate``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+from transformers import DynamicCache
+from transformers.generation.logits_process import (
+    LogitsProcessorList,
+    NoRepeatNGramLogitsProcessor,
+    RepetitionPenaltyLogitsProcessor,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
+
+from billy_interp import paper
+from billy_interp.core.model import Backend, PromptFormat, SteerableModel, TokenBatch
+from billy_interp.core.runners import left_padded_position_ids
+from billy_interp.core.steering import Steering, active_steerings, steering_hooks
+
+__all__ = ["GenerationConfig", "GenerationResult", "generate"]
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """Decoding settings. ``do_sample=False`` is greedy; the rest only matter when sampling,
+    except ``repetition_penalty`` and ``no_repeat_ngram_size``, which also reshape greedy scores
+    (as in HF)."""
+
+    max_new_tokens: int = 64
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
+    seed: int = 0
+    batch_size: int = 16
+    use_cache: bool = True
+    stop_at_eos: bool = True
+    backend: Backend = "residual"
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.temperature <= 0:
+            raise ValueError("temperature must be > 0; use do_sample=False for greedy decoding")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.repetition_penalty <= 0:
+            raise ValueError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
+
+    @classmethod
+    def billy(cls, model: SteerableModel | None = None, **overrides: object) -> GenerationConfig:
+        """The paper's BILLY decoding: sampling with top_p 0.8, repetition_penalty 1.2,
+        no_repeat_ngram_size 4, at the model's default temperature (pass ``model``, or
+        ``temperature=``; SmolLM2 sets none, so 1.0). Its SA baselines used T=0.7 *without* the
+        penalties, a confound; pass the same overrides to compare."""
+        base: dict = dict(
+            do_sample=True,
+            top_p=paper.BILLY_TOP_P,
+            repetition_penalty=paper.BILLY_REPETITION_PENALTY,
+            no_repeat_ngram_size=paper.BILLY_NO_REPEAT_NGRAM_SIZE,
+        )
+        if model is not None:
+            base["temperature"] = model.default_temperature
+        base.update(overrides)
+        return cls(**base)
+
+    def processors(self) -> LogitsProcessorList:
+        procs = LogitsProcessorList()
+        if self.repetition_penalty != 1.0:
+            procs.append(RepetitionPenaltyLogitsProcessor(self.repetition_penalty))
+        if self.no_repeat_ngram_size > 0:
+            procs.append(NoRepeatNGramLogitsProcessor(self.no_repeat_ngram_size))
+        if self.do_sample:
+            if self.temperature != 1.0:
+                procs.append(TemperatureLogitsWarper(self.temperature))
+            if self.top_k > 0:
+                procs.append(TopKLogitsWarper(self.top_k))
+            if self.top_p < 1.0:
+                procs.append(TopPLogitsWarper(self.top_p))
+        return procs
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """Per-row outputs plus per-batch accounting (one entry per micro-batch)."""
+
+    texts: list[str]
+    token_ids: list[list[int]]
+    prompt_tokens: list[int]
+    output_tokens: list[int]
+    finished: list[bool]
+    batch_seconds: list[float] = field(default_factory=list)
+    batch_forward_passes: list[int] = field(default_factory=list)
+    config: dict = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        return float(sum(self.batch_seconds))
+
+    @property
+    def forward_passes(self) -> int:
+        return int(sum(self.batch_forward_passes))
+
+    @property
+    def tokens_per_second(self) -> float:
+        return sum(self.output_tokens) / self.seconds if self.seconds > 0 else float("nan")
+
+    def to_frame(self):  # -> pandas.DataFrame
+        import pandas as pd
+
+        return pd.DataFrame(
+            {
+                "row": range(len(self.texts)),
+                "text": self.texts,
+                "prompt_tokens": self.prompt_tokens,
+                "output_tokens": self.output_tokens,
+                "finished": self.finished,
+            }
+        )
+
+
+def _next_tokens(scores: Tensor, config: GenerationConfig, generator: torch.Generator | None) -> Tensor:
+    if not config.do_sample:
+        return scores.argmax(dim=-1)
+    probs = torch.softmax(scores, dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+
+
+@torch.inference_mode()
+def _generate_batch(
+    model: SteerableModel,
+    batch: TokenBatch,
+    config: GenerationConfig,
+    steerings: list[Steering],
+    generator: torch.Generator | None,
+) -> tuple[Tensor, Tensor, int]:
+    """Returns (generated ids [batch, new], finished [batch], forward passes)."""
+    runner = model.runner(config.backend)
+    eos = torch.tensor(model.eos_token_ids, device=batch.input_ids.device)
+    pad_id = model.tokenizer.pad_token_id
+    processors = config.processors()
+    ids, mask = batch.input_ids, batch.attention_mask
+    prompt_len = ids.shape[1]
+    positions = left_padded_position_ids(mask)
+    finished = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
+    cache = DynamicCache(config=model.config) if config.use_cache else None
+    passes = 0
+    with steering_hooks(runner, steerings) as state:
+        state.set_prompt(batch.attention_mask)
+        for step in range(config.max_new_tokens):
+            if cache is not None and step > 0:
+                state.at(ids.shape[1] - 1)
+                logits = runner.forward(ids[:, -1:], mask, positions[:, -1:], cache, keep_last=1)
+            else:
+                logits = runner.forward(ids, mask, positions, cache, keep_last=1)
+            passes += 1
+            scores = processors(ids, logits[:, -1, :].float())
+            token = _next_tokens(scores, config, generator)
+            token = torch.where(finished, torch.full_like(token, pad_id), token)
+            ids = torch.cat([ids, token[:, None]], dim=1)
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+            positions = torch.cat([positions, positions[:, -1:] + 1], dim=1)
+            if config.stop_at_eos:
+                finished |= torch.isin(token, eos)
+            if bool(finished.all()):
+                break
+    return ids[:, prompt_len:], finished, passes
+
+
+def generate(
+    model: SteerableModel,
+    prompts: Sequence[str] | TokenBatch,
+    config: GenerationConfig | None = None,
+    steering: Steering | None = None,
+    *,
+    system: str | Sequence[str | None] | None = None,
+    format: PromptFormat = "chat",
+) -> GenerationResult:
+    """Generate for each prompt, formatted as ``format`` says (``"chat"``: the chat template with
+    ``system``; ``"raw"``: plain text with the tokenizer's BOS; ``"formatted"``: already rendered).
+
+    ``steering`` may be per-row (as many rows as prompts) or broadcast (one row); enclosing
+    ``steer(model, ...)`` blocks add theirs. Micro-batches of ``config.batch_size`` rows run in
+    order; batch ``k`` samples from a generator seeded with ``config.seed + k``, so the same seed
+    and batch size give the same text.
+    """
+    config = config or GenerationConfig()
+    if isinstance(prompts, str):
+        raise TypeError("prompts must be a sequence of strings, not one string")
+    batch = model.prepare(prompts, format=format, system=system)
+    n = len(batch)
+    steerings = active_steerings(model, steering)
+    for s in steerings:
+        if s.n_rows not in (1, n):
+            raise ValueError(f"steering has {s.n_rows} rows for {n} prompts")
+    out_ids: list[list[int]] = []
+    finished_rows: list[bool] = []
+    seconds: list[float] = []
+    passes: list[int] = []
+    starts = range(0, n, config.batch_size)
+    for index, start in enumerate(tqdm(starts, desc="generate", disable=not config.progress)):
+        stop = min(start + config.batch_size, n)
+        micro = batch.rows(start, stop)
+        micro_steerings = [s.select_rows(start, stop) for s in steerings]
+        generator = None
+        if config.do_sample:
+            generator = torch.Generator(device=model.device).manual_seed(config.seed + index)
+        t0 = time.perf_counter()
+        new, done, n_passes = _generate_batch(model, micro, config, micro_steerings, generator)
+        seconds.append(time.perf_counter() - t0)
+        passes.append(n_passes)
+        eos = set(model.eos_token_ids) if config.stop_at_eos else set()
+        for row, is_done in zip(new.tolist(), done.tolist()):
+            cut = next((i + 1 for i, t in enumerate(row) if t in eos), len(row))
+            out_ids.append(row[:cut])
+            finished_rows.append(bool(is_done))
+    return GenerationResult(
+        texts=[model.decode(ids) for ids in out_ids],
+        token_ids=out_ids,
+        prompt_tokens=batch.lengths,
+        output_tokens=[len(ids) for ids in out_ids],
+        finished=finished_rows,
+        batch_seconds=seconds,
+        batch_forward_passes=passes,
+        config=asdict(config),
+    )

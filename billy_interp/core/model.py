@@ -1,0 +1,344 @@
+"""Load the embedded default model or any HF causal LM as a :class:`SteerableModel`.
+
+A ``SteerableModel`` holds, for one set of weights:
+
+* ``bridge``: the TL ``TransformerBridge`` (HF-faithful numerics; compatibility mode is never
+  enabled, so vectors stay interchangeable with vectors extracted in plain HF);
+* ``residual``: a :class:`~billy_interp.runners.ResidualRunner` over an unwrapped clone of the
+  HF module tree that shares the bridge's parameters and keeps the fast attention kernel;
+* the tokenizer and chat formatting (tokenised with ``add_special_tokens=False``: the chat
+  template already starts with the BOS-like ``<|im_start|>``, and the bridge's ``to_tokens``
+  would prepend a second one);
+* the layer convention (:class:`~billy_interp.layers.LayerConvention`).
+
+The bridge mutates the HF model it wraps (submodule swaps, eager attention). We own that by
+cloning the module structure *before* booting the bridge; ``hf_model`` below is the clone and
+stays plain HF.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from jaxtyping import Int
+from torch import Tensor, nn
+
+from billy_interp.core.layers import LayerConvention
+from billy_interp.core.runners import BridgeRunner, ResidualRunner, Runner, clone_module_tree
+
+__all__ = ["Backend", "PromptFormat", "PROMPT_FORMATS", "TokenBatch", "SteerableModel", "load_model", "EMBEDDED"]
+
+EMBEDDED = "embedded"
+Backend = Literal["residual", "bridge"]
+# How prompt strings become tokens: "chat" applies the chat template (user turn, optional system
+# prompt); "raw" tokenizes plain text with the tokenizer's own special tokens (BOS where the model
+# expects one); "formatted" is text already rendered by a template, tokenized with no additions.
+PromptFormat = Literal["chat", "raw", "formatted"]
+PROMPT_FORMATS = ("chat", "raw", "formatted")
+
+
+@dataclass(frozen=True)
+class TokenBatch:
+    """Left-padded token ids with their attention mask (1 = real token)."""
+
+    input_ids: Int[Tensor, "batch pos"]
+    attention_mask: Int[Tensor, "batch pos"]
+
+    def __post_init__(self) -> None:
+        if self.input_ids.shape != self.attention_mask.shape or self.input_ids.ndim != 2:
+            raise ValueError(
+                f"input_ids {tuple(self.input_ids.shape)} and attention_mask "
+                f"{tuple(self.attention_mask.shape)} must both be [batch, pos]"
+            )
+        if self.input_ids.shape[0] == 0:
+            raise ValueError("empty batch: no prompts were given")
+        if bool((self.attention_mask[:, -1] == 0).any()):
+            raise ValueError("batch must be left-padded: every row's last position must be real")
+
+    def __len__(self) -> int:
+        return self.input_ids.shape[0]
+
+    @property
+    def lengths(self) -> list[int]:
+        return [int(n) for n in self.attention_mask.sum(-1)]
+
+    def rows(self, start: int, stop: int) -> TokenBatch:
+        """Rows ``start:stop``, with columns that are padding in every kept row dropped."""
+        mask = self.attention_mask[start:stop]
+        first = int((mask.sum(0) > 0).nonzero()[0])
+        return TokenBatch(self.input_ids[start:stop, first:], mask[:, first:])
+
+    def to(self, device: torch.device | str) -> TokenBatch:
+        return TokenBatch(self.input_ids.to(device), self.attention_mask.to(device))
+
+
+class SteerableModel:
+    """One model, its tokenizer, chat formatting, layer convention and two hooked runners."""
+
+    def __init__(self, name: str, hf_model: nn.Module | None, bridge: Any, tokenizer: Any) -> None:
+        self.name = name
+        self.hf_model = hf_model
+        self.bridge = bridge
+        self.tokenizer = tokenizer
+        config = bridge.original_model.config if hf_model is None else hf_model.config
+        text_config = getattr(config, "text_config", None) or config
+        self.layers = LayerConvention(int(text_config.num_hidden_layers))
+        self.d_model = int(text_config.hidden_size)
+        self.residual = ResidualRunner(hf_model) if hf_model is not None else None
+        self.bridge_runner = BridgeRunner(bridge)
+        # Steerings pushed by the ``steer(model, ...)`` context manager; every forward pass and
+        # generation run through billy_interp on this model applies them.
+        self.active_steerings: list[Any] = []
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+
+    # --- construction -------------------------------------------------------------------------
+
+    @classmethod
+    def from_hf(cls, hf_model: nn.Module, tokenizer: Any, name: str, *, fast_clone: bool = True) -> SteerableModel:
+        """Wrap an already loaded HF causal LM.
+
+        The bridge takes over ``hf_model``'s submodules (TL mutates it in place); the plain,
+        parameter-sharing clone is ``.hf_model``. ``fast_clone=False`` skips the clone, and
+        every runner is then the bridge.
+        """
+        from transformer_lens.model_bridge import TransformerBridge
+
+        hf_model.eval()
+        config_copies: dict[int, Any] = {}
+        for module in hf_model.modules():
+            config = getattr(module, "config", None)
+            if config is not None and hasattr(config, "to_dict") and id(config) not in config_copies:
+                config_copies[id(config)] = copy.deepcopy(config)
+        plain = clone_module_tree(hf_model, config_copies) if fast_clone else None
+        dtype = next(hf_model.parameters()).dtype
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                bridge = TransformerBridge.boot_transformers(name, hf_model=hf_model, tokenizer=tokenizer, dtype=dtype)
+        except Exception as error:  # TL raises several types for unknown architectures
+            arch = (getattr(hf_model.config, "architectures", None) or [type(hf_model).__name__])[0]
+            raise ValueError(
+                f"TransformerLens 4 cannot wrap architecture {arch!r} of model {name!r}: {error}. "
+                "See transformer_lens.supported_models for the architectures TL's bridge supports."
+            ) from error
+        bridge.eval()
+        return cls(name, plain, bridge, tokenizer)
+
+    # --- properties ---------------------------------------------------------------------------
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.bridge.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.bridge.parameters()).dtype
+
+    @property
+    def config(self) -> Any:
+        return self.bridge.original_model.config if self.hf_model is None else self.hf_model.config
+
+    @property
+    def eos_token_ids(self) -> list[int]:
+        ids = {self.tokenizer.eos_token_id}
+        model = self.bridge.original_model if self.hf_model is None else self.hf_model
+        gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+        if isinstance(gen_eos, int):
+            ids.add(gen_eos)
+        elif gen_eos:
+            ids.update(gen_eos)
+        return sorted(i for i in ids if i is not None)
+
+    @property
+    def default_temperature(self) -> float:
+        """The model's own sampling temperature (generation_config), 1.0 when it sets none.
+        The paper sampled BILLY at each model's default temperature."""
+        model = self.bridge.original_model if self.hf_model is None else self.hf_model
+        value = getattr(getattr(model, "generation_config", None), "temperature", None)
+        return float(value) if value else 1.0
+
+    def unembed(self, resid: Tensor) -> Tensor:
+        """Logits from a final residual (``blocks.{n-1}.hook_resid_post``): final norm, then the
+        unembedding. Model-specific logit soft-capping (Gemma 2) is not applied."""
+        hf = self.bridge.original_model if self.hf_model is None else self.hf_model
+        decoder = hf.get_decoder() if hasattr(hf, "get_decoder") else hf.model
+        norm = getattr(decoder, "norm", None)
+        if norm is None:
+            raise NotImplementedError(f"{type(hf).__name__}: no final norm found at get_decoder().norm")
+        with torch.inference_mode():
+            return hf.get_output_embeddings()(norm(resid.to(self.dtype)))
+
+    def runner(self, backend: Backend = "residual") -> Runner:
+        if backend == "residual":
+            return self.residual if self.residual is not None else self.bridge_runner
+        if backend == "bridge":
+            return self.bridge_runner
+        raise ValueError(f"unknown backend {backend!r}; use 'residual' or 'bridge'")
+
+    # --- text ---------------------------------------------------------------------------------
+
+    def format_chat(self, user: str, system: str | None = None, *, add_generation_prompt: bool = True) -> str:
+        """Chat-template text for one user turn. ``system=None`` keeps the template's default
+        (SmolLM2's template inserts its own default system prompt)."""
+        messages = [{"role": "user", "content": user}]
+        if system is not None:
+            messages.insert(0, {"role": "system", "content": system})
+        try:
+            return self.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=add_generation_prompt
+            )
+        except Exception:  # templates without a system role (some Gemma versions)
+            if system is None:
+                raise
+            merged = [{"role": "user", "content": f"{system}\n\n{user}"}]
+            return self.tokenizer.apply_chat_template(
+                merged, tokenize=False, add_generation_prompt=add_generation_prompt
+            )
+
+    def _tokenize(self, texts: Sequence[str], add_special_tokens: bool) -> TokenBatch:
+        if isinstance(texts, str):
+            raise TypeError("pass a sequence of strings, not one string")
+        if len(texts) == 0:
+            raise ValueError("no texts to encode")
+        bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+        if bad:
+            raise TypeError(f"prompt {bad[0]} is {type(texts[bad[0]]).__name__}, not a string")
+        tok = self.tokenizer
+        side, tok.padding_side = tok.padding_side, "left"
+        try:
+            enc = tok(list(texts), return_tensors="pt", padding=True, add_special_tokens=add_special_tokens)
+        finally:
+            tok.padding_side = side
+        if enc["input_ids"].shape[1] == 0 or bool((enc["attention_mask"].sum(-1) == 0).any()):
+            empty = int((enc["attention_mask"].sum(-1) == 0).nonzero()[0]) if enc["input_ids"].shape[1] else 0
+            raise ValueError(f"prompt {empty} is empty after tokenization: nothing to run the model on")
+        return TokenBatch(enc["input_ids"], enc["attention_mask"]).to(self.device)
+
+    def encode(self, texts: Sequence[str]) -> TokenBatch:
+        """Tokenise already formatted texts, left-padded, without adding special tokens."""
+        return self._tokenize(texts, add_special_tokens=False)
+
+    def encode_raw(self, texts: Sequence[str]) -> TokenBatch:
+        """Plain text as the tokenizer encodes it by default (BOS where the tokenizer adds one),
+        left-padded: the paper's raw-prompt format (Fig. 3)."""
+        return self._tokenize(texts, add_special_tokens=True)
+
+    def encode_chat(self, prompts: Sequence[str], system: str | Sequence[str | None] | None = None) -> TokenBatch:
+        """Chat-template text for each user prompt (with ``system`` prompts), tokenised."""
+        if isinstance(prompts, str):
+            raise TypeError("encode_chat takes a sequence of prompts, not one string")
+        systems = [system] * len(prompts) if system is None or isinstance(system, str) else system
+        if len(systems) != len(prompts):
+            raise ValueError(f"{len(systems)} system prompts for {len(prompts)} prompts")
+        bad = [i for i, p in enumerate(prompts) if not isinstance(p, str)]
+        if bad:
+            raise TypeError(f"prompt {bad[0]} is {type(prompts[bad[0]]).__name__}, not a string")
+        return self.encode([self.format_chat(p, s) for p, s in zip(prompts, systems)])
+
+    def prepare(
+        self,
+        prompts: Sequence[str] | TokenBatch,
+        *,
+        format: PromptFormat = "chat",
+        system: str | Sequence[str | None] | None = None,
+    ) -> TokenBatch:
+        """Prompts as a left-padded :class:`TokenBatch`, in an explicit ``format`` (see
+        :data:`PromptFormat`); a ``TokenBatch`` passes through unchanged."""
+        if isinstance(prompts, TokenBatch):
+            return prompts.to(self.device)
+        if format not in PROMPT_FORMATS:
+            raise ValueError(f"unknown prompt format {format!r}; use one of {PROMPT_FORMATS}")
+        if system is not None and format != "chat":
+            raise ValueError(f"a system prompt needs format='chat', not {format!r}")
+        if format == "chat":
+            return self.encode_chat(prompts, system)
+        return self.encode_raw(prompts) if format == "raw" else self.encode(prompts)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+
+    def __repr__(self) -> str:
+        return (
+            f"SteerableModel({self.name!r}, n_layers={self.layers.n_layers}, d_model={self.d_model}, "
+            f"device={self.device}, dtype={self.dtype})"
+        )
+
+
+def _load_hf(
+    source: str | Path,
+    *,
+    dtype: torch.dtype,
+    device: str | None,
+    device_map: Any,
+    local_files_only: bool,
+    trust_remote_code: bool,
+) -> tuple[nn.Module, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kwargs: dict[str, Any] = {
+        "local_files_only": local_files_only,
+        "trust_remote_code": trust_remote_code,
+    }
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+        hf = AutoModelForCausalLM.from_pretrained(
+            source, dtype=dtype, device_map=device_map, attn_implementation="sdpa", **kwargs
+        )
+    except OSError as error:
+        raise FileNotFoundError(
+            f"model {str(source)!r} is not available offline. Download it first "
+            f"(`hf download {source}`) or pass a local directory; pass local_files_only=False "
+            f"to allow a hub download. Original error: {error}"
+        ) from error
+    if device is not None and device_map is None:
+        hf = hf.to(device)
+    return hf, tokenizer
+
+
+def load_model(
+    name: str = EMBEDDED,
+    *,
+    device: str | None = None,
+    dtype: torch.dtype | str | None = None,
+    device_map: Any = None,
+    local_files_only: bool = True,
+    trust_remote_code: bool = False,
+) -> SteerableModel:
+    """Load a model by HF name or local path; ``"embedded"`` is SmolLM2-135M-Instruct.
+
+    ``dtype`` defaults to float32 (on this project's CPUs bf16 was 5.7x slower); pass
+    ``torch.bfloat16`` with ``device="cuda"`` for the paper's 7B-8B models. ``device_map``
+    (e.g. ``"auto"``) shards over several GPUs; the residual runner is then unavailable because
+    accelerate patches module forwards, and the bridge runs everything.
+    """
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype)
+    dtype = dtype or torch.float32
+    if name == EMBEDDED:
+        from billy_interp.core.embedded import EMBEDDED_MODEL_NAME, embedded_model_dir
+
+        source: str | Path = embedded_model_dir()
+        label = EMBEDDED_MODEL_NAME
+    else:
+        source, label = name, name
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hf, tokenizer = _load_hf(
+            source,
+            dtype=dtype,
+            device=device,
+            device_map=device_map,
+            local_files_only=local_files_only,
+            trust_remote_code=trust_remote_code,
+        )
+    # accelerate patches module forwards when it shards, so a structural clone would call back
+    # into the bridge-mutated modules: sharded models run everything through the bridge.
+    return SteerableModel.from_hf(hf, tokenizer, label, fast_clone=device_map is None)

@@ -1,0 +1,152 @@
+"""Benchmark answers, scores and costs: the library under the benchmark job.
+
+* :func:`answer_items` asks every method to answer every task item it has not answered yet,
+  appending each finished chunk to a JSONL resume log;
+* :func:`score` adds the offline proxy scores (and an LLM judge's, when given) and the per-idea
+  table; :func:`summarize` gives mean, std and a 95% bootstrap CI per task x method x metric;
+  :func:`efficiency` gives per-query time, tokens, forward passes, calls and cost, with ratios to
+  BILLY, over the items every method answered.
+
+The job (settings, run directory, tables) is :mod:`billy_interp.jobs.benchmark`.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from billy_interp.core.model import SteerableModel
+from billy_interp.evaluation.methods import Method
+from billy_interp.evaluation.tasks import TaskItem
+from billy_interp.io import JsonlLog
+from billy_interp.scoring.creativity import PROXY_LABEL, score_response
+
+__all__ = ["METRICS", "answer_items", "score", "summarize", "efficiency"]
+
+METRICS = ("originality", "elaboration", "fluency", "flexibility")
+
+
+def answer_items(
+    model: SteerableModel,
+    methods: Mapping[str, Method],
+    items: Mapping[str, Sequence[TaskItem]],
+    log: JsonlLog,
+    records: Sequence[dict] = (),
+    batch_size: int = 16,
+) -> pd.DataFrame:
+    """Every (task, method, item) not in ``records``, answered in chunks of ``batch_size`` rows
+    and appended to ``log`` chunk by chunk; returns all records (old and new)."""
+    done = {(r["task"], r["method"], r["item_id"]): r for r in records}
+    for task_name, task_items in items.items():
+        for method_name, method in methods.items():
+            todo = [i for i in task_items if (task_name, method_name, i.item_id) not in done]
+            if not todo:
+                continue
+            step = method.items_per_call(batch_size)
+            for start in tqdm(range(0, len(todo), step), desc=f"{task_name}/{method_name}"):
+                chunk = todo[start : start + step]
+                new = []
+                for item, result in zip(chunk, method.run(model, chunk)):
+                    record = {
+                        "task": task_name,
+                        "subject": item.subject,
+                        "prompt": item.prompt,
+                        **{k: v for k, v in asdict(result).items() if k != "transcript"},
+                        "method": method_name,
+                    }
+                    done[(task_name, method_name, item.item_id)] = record
+                    new.append(record)
+                log.append(new)  # whole lines, one write per chunk
+    return pd.DataFrame(list(done.values()))
+
+
+def score(records: pd.DataFrame, judge=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Offline scores per response (and judge scores if a judge is given), and the per-idea table."""
+    rows, ideas = [], []
+    for _, rec in records.iterrows():
+        s = score_response(rec["subject"], rec["response"])
+        row = {
+            "originality": s.originality,
+            "elaboration": s.elaboration,
+            "fluency": s.fluency,
+            "flexibility": s.flexibility,
+        }
+        if judge is not None:
+            for rubric in ("originality", "elaboration"):
+                result = judge.score(rubric, question=rec["prompt"], response=rec["response"])
+                row[f"judge_{rubric}"] = result.score
+                row[f"judge_{rubric}_failures"] = len(result.failures)
+        rows.append(row)
+        for core, orig in zip(s.cores, s.idea_originality):
+            ideas.append(
+                {
+                    "task": rec["task"],
+                    "method": rec["method"],
+                    "item_id": rec["item_id"],
+                    "core_idea": core,
+                    "originality": orig,
+                }
+            )
+    scored = pd.concat([records.reset_index(drop=True), pd.DataFrame(rows)], axis=1)
+    scored["scorer"] = PROXY_LABEL
+    return scored, pd.DataFrame(ideas)
+
+
+def summarize(scored: pd.DataFrame, seed: int = 0, n_boot: int = 1000) -> pd.DataFrame:
+    """Tidy summary: task, method, metric, n, mean, std, ci_low, ci_high (95% bootstrap).
+
+    Each (task, method, metric) draws from its own seeded stream, so its CI does not change when
+    a resumed run adds other tasks or methods to the table."""
+    rows = []
+    for (task, method), group in scored.groupby(["task", "method"], sort=True):
+        for metric in [m for m in (*METRICS, "judge_originality", "judge_elaboration") if m in group]:
+            values = group[metric].dropna().to_numpy(dtype=float)
+            if len(values) == 0:
+                continue
+            rng = np.random.default_rng([seed, zlib.crc32(f"{task}/{method}/{metric}".encode())])
+            boots = rng.choice(values, size=(n_boot, len(values)), replace=True).mean(1)
+            rows.append(
+                {
+                    "task": task,
+                    "method": method,
+                    "metric": metric,
+                    "n": len(values),
+                    "mean": values.mean(),
+                    "std": values.std(ddof=1) if len(values) > 1 else 0.0,
+                    "ci_low": np.quantile(boots, 0.025),
+                    "ci_high": np.quantile(boots, 0.975),
+                    "scorer": "LLM judge" if metric.startswith("judge_") else PROXY_LABEL,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def efficiency(scored: pd.DataFrame, price_in: float, price_out: float, by_task: bool = False) -> pd.DataFrame:
+    """Per-query cost of each method (means over items), with ratios to BILLY when present.
+
+    Only items that *every* method answered count (``n`` says how many), so that the ratios
+    compare the same queries even when one method (e.g. LLM Discussion) ran on fewer tasks.
+    ``by_task=True`` gives one row per task and method, with ratios to BILLY on the same task.
+    """
+    keys = scored[["task", "item_id"]].apply(tuple, axis=1)
+    common = set.intersection(*(set(keys[scored["method"] == m]) for m in scored["method"].unique()))
+    if not common:
+        raise ValueError("no task item was answered by every method, so their costs cannot be compared")
+    scored = scored[keys.isin(common)]
+    groups = ["task", "method"] if by_task else ["method"]
+    grouped = scored.groupby(groups)
+    table = grouped[["seconds", "input_tokens", "output_tokens", "forward_passes", "calls"]].mean()
+    table["cost_usd"] = (table["input_tokens"] * price_in + table["output_tokens"] * price_out) / 1e6
+    table["n"] = grouped.size()
+    table["tasks"] = grouped["task"].agg(lambda t: ",".join(sorted(set(t))))
+    table = table.reset_index()
+    billy = table[table["method"] == "billy"].set_index("tasks")
+    if not billy.empty:
+        for column in ("seconds", "input_tokens", "output_tokens", "cost_usd"):
+            table[f"{column}_vs_billy"] = table[column] / table["tasks"].map(billy[column])
+    return table

@@ -1,0 +1,279 @@
+"""Torch-free file I/O shared by every job: atomic writes, tables, JSONL resume logs.
+
+Model-free code (the judge, ``compare``, ``figures``) imports only this module, so it never pays
+for ``import torch`` or TransformerLens.
+
+* Every file is written to a temporary name beside its target and renamed into place, so a
+  killed job never leaves half a file; the result follows the user's umask (``mkstemp`` alone
+  would make it 0600).
+* A resume log (:class:`JsonlLog`) is append-only JSON Lines. Appends are whole lines written
+  with one ``write`` on a file opened for appending; a reader skips a damaged line, reports it,
+  and keeps every intact line before and after it. Only a torn *last* line (no newline: a writer
+  killed mid-line) is cut off, so the next append starts on a clean line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import json
+import os
+import shlex
+import tempfile
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "atomic_write",
+    "write_text",
+    "write_csv",
+    "write_json",
+    "read_json",
+    "JsonlLog",
+    "read_jsonl_log",
+    "DamagedLogWarning",
+    "command_line",
+    "write_run_record",
+    "RunBusyError",
+    "RunSettingsError",
+    "claim_run_dir",
+    "check_writable_dir",
+]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def write_text(text: str, path: str | Path) -> Path:
+    """Write UTF-8 text, atomically."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_csv(table: Any, path: str | Path) -> Path:
+    """Write a pandas DataFrame as CSV, atomically."""
+    return atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
+
+
+def write_json(obj: Any, path: str | Path) -> Path:
+    """Write JSON (indent 1; non-JSON values as strings), atomically."""
+    return write_text(json.dumps(obj, indent=1, default=str), path)
+
+
+def read_json(path: str | Path) -> Any:
+    """Read a JSON file; a malformed one is a ``ValueError`` naming the file."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not valid JSON ({error})") from error
+
+
+class DamagedLogWarning(UserWarning):
+    """A resume log held lines that are not JSON; they were skipped, the rest kept."""
+
+
+class JsonlLog:
+    """An append-only JSON Lines file: the resume log of a long job."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.damaged_lines: list[int] = []
+
+    def read(self) -> list[dict]:
+        """Every intact record, in file order. Damaged lines are skipped and reported (a
+        :class:`DamagedLogWarning` naming their line numbers), never deleted; a torn last line
+        (a writer killed mid-line) is cut off."""
+        if not self.path.exists():
+            return []
+        raw = self.path.read_bytes()
+        if raw and not raw.endswith(b"\n"):
+            cut = raw.rfind(b"\n") + 1
+            with open(self.path, "r+b") as handle:
+                handle.truncate(cut)
+            raw = raw[:cut]
+        records, self.damaged_lines = [], []
+        for number, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                self.damaged_lines.append(number)
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+            else:
+                self.damaged_lines.append(number)
+        if self.damaged_lines:
+            warnings.warn(
+                f"{self.path}: skipped {len(self.damaged_lines)} damaged line(s) "
+                f"{self.damaged_lines[:10]}; the {len(records)} intact records are kept",
+                DamagedLogWarning,
+                stacklevel=2,
+            )
+        return records
+
+    def append(self, records: Iterable[dict]) -> None:
+        """Append records as whole lines, in one write (so concurrent appends never interleave
+        inside a line)."""
+        payload = "".join(json.dumps(r) + "\n" for r in records).encode("utf-8")
+        if not payload:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            written = 0
+            while written < len(payload):
+                written += os.write(fd, payload[written:])
+        finally:
+            os.close(fd)
+
+
+def read_jsonl_log(path: str | Path) -> list[dict]:
+    """The intact records of a JSONL resume log (see :meth:`JsonlLog.read`)."""
+    return JsonlLog(path).read()
+
+
+def command_line(module: str, config: Any) -> str:
+    """The ``python -m`` command that reproduces a config: every field that differs from its
+    default, as ``--flag value`` (booleans as ``--flag`` / ``--no-flag``)."""
+    args: list[str] = []
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        default = f.default if f.default is not dataclasses.MISSING else object()
+        if value == default:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(value, bool):
+            args.append(flag if value else "--no-" + f.name.replace("_", "-"))
+        else:
+            args += [flag, str(value)]
+    return f"python -m {module} {shlex.join(args)}".rstrip()
+
+
+def write_run_record(run_dir: str | Path, config: Any, module: str) -> None:
+    """``config.json`` (every setting) and ``command.txt`` (the command that reproduces the run)."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(dataclasses.asdict(config), run_dir / "config.json")
+    write_text(command_line(module, config) + "\n", run_dir / "command.txt")
+
+
+RUN_FILE = ".billy_run.json"  # which job made a run directory, and with which settings
+LOCK_FILE = ".billy_run.lock"
+
+
+class RunSettingsError(ValueError):
+    """A run directory holds results made by another job or with other settings."""
+
+
+class RunBusyError(OSError):
+    """Another process is writing to the same run directory."""
+
+
+def check_writable_dir(path: str | Path, option: str = "--out") -> Path:
+    """Create ``path`` (with parents) and prove a file can be written there, before any work;
+    a problem is a one-line error naming ``option``."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        raise PermissionError(f"{option}: cannot write to {path} ({error.strerror or error})") from None
+    return path
+
+
+def _settings(config: Any, ignore: Iterable[str]) -> dict[str, Any]:
+    skip = set(ignore)
+    return {k: v for k, v in json.loads(json.dumps(dataclasses.asdict(config), default=str)).items() if k not in skip}
+
+
+@contextlib.contextmanager
+def claim_run_dir(
+    out: str | Path, config: Any, module: str, *, may_change: Iterable[str] = (), force: bool = False
+) -> Iterator[Path]:
+    """Own a run directory for the duration of a job.
+
+    * **No mixing**: a directory made by another job, or by this job with other settings (any
+      field of ``config`` not in ``may_change``), is refused with the fields that differ; with
+      ``force`` the job starts fresh in a new sub-directory instead (and says so).
+    * **One writer**: a lock that a second process cannot take while the first holds it.
+    * **A record**: ``config.json``, ``command.txt`` and the settings file, written once the
+      directory is ours.
+    """
+    out = check_writable_dir(out)
+    record = out / RUN_FILE
+    ignore = {"out", "force", *may_change}
+    settings = _settings(config, ignore)
+    if record.exists():
+        before = read_json(record)
+        if before.get("module") != module or before.get("settings") != settings:
+            if before.get("module") != module:
+                reason = f"it holds a {before.get('module')} run"
+            else:
+                old = before.get("settings", {})
+                changed = sorted(k for k in {*old, *settings} if old.get(k) != settings.get(k))
+                reason = "other settings: " + ", ".join(f"{k} {old.get(k)!r} -> {settings.get(k)!r}" for k in changed)
+            if not force:
+                raise RunSettingsError(
+                    f"{out} was made with {reason}; rerun with its settings to resume, choose another --out, "
+                    "or pass --force to start fresh in a sub-directory"
+                )
+            out = check_writable_dir(out / datetime.datetime.now().strftime("run-%Y%m%d-%H%M%S"))
+            print(f"--force: {reason}; this run writes to {out}")
+            record = out / RUN_FILE
+    elif any(p for p in out.iterdir() if not p.name.startswith(".")) and not force:
+        made_by = (out / "command.txt").read_text().strip() if (out / "command.txt").exists() else "something else"
+        if not made_by.startswith(f"python -m {module}"):
+            raise RunSettingsError(
+                f"{out} already holds files this job did not make ({made_by[:80]}); choose another --out "
+                "or pass --force to start fresh in a sub-directory"
+            )
+    with _exclusive(out / LOCK_FILE, out):
+        write_json({"module": module, "settings": settings}, record)
+        write_run_record(out, config, module)
+        yield out
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path, out: Path) -> Iterator[None]:
+    import fcntl
+
+    with open(lock_path, "a+") as handle:  # closing the file releases the lock
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            raise RunBusyError(
+                f"{out} is being written by {owner}; wait for it to finish or choose another --out"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        yield

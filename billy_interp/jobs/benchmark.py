@@ -1,0 +1,238 @@
+"""The benchmark job: the paper's methods on WKCT tasks, scored and costed.
+
+
+    python -m billy_interp.benchmark --task aut --methods sa,sa_t1,mrp,discussion,billy --n 20 --seed 0 \\
+        --out runs/benchmark/aut
+    python -m billy_interp.benchmark --task aut --ablation --n 20 --out runs/ablation   # 1..7 personas
+
+Writes to ``--out``: ``responses.jsonl`` (append-only; the resume log), ``responses.csv`` (one
+row per task x method x item, with offline scores and cost), ``ideas.csv`` (one row per idea),
+``summary.csv`` (mean, std and 95% bootstrap CI per task x method x metric),
+``efficiency.csv`` (per-query time, tokens, forward passes, calls and cost, with ratios to BILLY;
+``efficiency_by_task.csv`` per task), and ``methods.json`` (each method's decoding and steering:
+a resumed run refuses to add answers made with other settings).
+All scores are the offline proxy unless ``--judge-model`` is given. A killed run continues where
+it stopped with the same command.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pandas as pd
+
+from billy_interp import paper
+from billy_interp.core.model import SteerableModel, load_model
+from billy_interp.evaluation.benchmark import answer_items, efficiency, score, summarize
+from billy_interp.evaluation.methods import METHOD_NAMES, Method, make_method
+from billy_interp.evaluation.tasks import TASKS, load_task, sample_items
+from billy_interp.io import JsonlLog, read_jsonl_log, write_csv, write_json, write_run_record
+from billy_interp.scoring.creativity import PROXY_LABEL
+from billy_interp.vectors.library import load_vectors
+from billy_interp.vectors.merging import MergeRecipe, merge, parse_recipe
+
+__all__ = ["BenchmarkConfig", "ABLATION_ORDER", "run_benchmark"]
+
+# The paper's Appendix D order is not given; ours adds the default recipe's personas first.
+ABLATION_ORDER = (
+    "creative_professional",
+    "environmentalist",
+    "futurist",
+    "analytical_thinker",
+    "visionary_millionaire",
+    "social_entrepreneur",
+    "academic_researcher",
+)
+METHODS_FILE = "methods.json"  # each method's settings, checked when a run resumes
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """Run creativity methods on WKCT tasks with one local model."""
+
+    task: str = field(default="aut", metadata={"help": "aut, instances, similarities, scientific, or 'all'"})
+    methods: str = field(
+        default="sa,sa_t1,mrp,discussion,billy",
+        metadata={
+            "help": "comma-separated: sa, sa_t1, mrp, discussion, billy, control (BILLY's decoding, "
+            "unsteered), billy_tuned"
+        },
+    )
+    n: int = field(default=20, metadata={"help": "items per task (deterministic subset)"})
+    seed: int = field(default=0, metadata={"help": "subset and sampling seed"})
+    model: str = field(default="embedded", metadata={"help": "HF name or path"})
+    device: str = field(default="", metadata={"help": "e.g. cuda; empty = model default (cpu)"})
+    dtype: str = field(default="float32", metadata={"help": "float32, bfloat16 or float16"})
+    vectors_dir: str = field(default="", metadata={"help": "persona vectors for BILLY (empty: shipped)"})
+    recipe: str = field(default=paper.PAPER_RECIPE_TEXT, metadata={"help": "BILLY merge recipe"})
+    paper_layer: int = field(default=paper.PAPER_LAYER, metadata={"help": "steering layer, hidden-state index"})
+    alpha: float = field(default=paper.PAPER_ALPHA, metadata={"help": "raw steering strength"})
+    tuned: str = field(
+        default="",
+        metadata={
+            "help": "for method billy_tuned: 'LAYER:ALPHA' (paper layer, raw alpha) "
+            "or a layer_sweep run dir (its recommended.json)"
+        },
+    )
+    ablation: bool = field(default=False, metadata={"help": "BILLY with 1..7 merged personas instead of --methods"})
+    matched_decoding: bool = field(default=False, metadata={"help": "give every method BILLY's decoding"})
+    max_new_tokens: int = field(default=256, metadata={"help": "tokens per answer (per turn in discussion)"})
+    rounds: int = field(default=paper.DISCUSSION_ROUNDS, metadata={"help": "LLM Discussion rounds"})
+    batch_size: int = field(default=16, metadata={"help": "generation batch size"})
+    judge_model: str = field(default="", metadata={"help": "also score with an OpenAI-compatible judge (1-5 rubric)"})
+    judge_base_url: str = field(default="", metadata={"help": "judge URL (default: $OPENAI_BASE_URL)"})
+    score_only: bool = field(
+        default=False, metadata={"help": "re-score and re-tabulate responses.jsonl; generate nothing"}
+    )
+    price_in: float = field(default=0.15, metadata={"help": "USD per million input tokens"})
+    price_out: float = field(default=0.60, metadata={"help": "USD per million output tokens"})
+    out: str = field(default="runs/benchmark", metadata={"help": "run directory (resumable)"})
+
+    def tasks(self) -> list[str]:
+        names = list(TASKS) if self.task == "all" else [t.strip() for t in self.task.split(",")]
+        for name in names:
+            if name not in TASKS:
+                raise ValueError(f"unknown task {name!r}; use one of {TASKS} or 'all'")
+        return names
+
+    def method_names(self) -> list[str]:
+        if self.ablation:
+            return [f"billy_k{k}" for k in range(1, len(ABLATION_ORDER) + 1)]
+        names = [m.strip() for m in self.methods.split(",") if m.strip()]
+        for name in names:
+            if name not in (*METHOD_NAMES, "billy_tuned"):
+                raise ValueError(f"unknown method {name!r}; use any of {(*METHOD_NAMES, 'billy_tuned')}")
+        if "billy_tuned" in names:
+            self.tuned_cell()
+        return names
+
+    def tuned_cell(self) -> tuple[int, float]:
+        """(paper layer, raw alpha) for ``billy_tuned``: given directly or read from a sweep's recommendation."""
+        if not self.tuned:
+            raise ValueError("method billy_tuned needs --tuned LAYER:ALPHA or --tuned <layer_sweep run dir>")
+        if ":" in self.tuned:
+            layer, alpha = self.tuned.split(":", 1)
+            try:
+                return int(layer), float(alpha)
+            except ValueError:
+                raise ValueError(f"--tuned {self.tuned!r}: expected LAYER:ALPHA such as 2:8") from None
+        path = Path(self.tuned) / "recommended.json"
+        if not path.exists():
+            raise ValueError(f"--tuned {self.tuned!r}: no {path}; run python -m billy_interp.layer_sweep first")
+        cell = json.loads(path.read_text()).get("cell")
+        if not cell:
+            raise ValueError(f"{path} recommends no cell, so there is nothing to tune BILLY with")
+        return int(cell["paper_layer"]), float(cell["alpha"])
+
+
+def _steering_specs(config: BenchmarkConfig) -> dict[str, dict | None]:
+    """Each method name -> the recipe, paper layer and raw alpha it steers with (None: unsteered).
+    The ablation's ``billy_k<k>`` merge the first k personas of :data:`ABLATION_ORDER`."""
+
+    def spec(recipe: MergeRecipe, layer: int, alpha: float) -> dict:
+        return {"recipe": recipe.to_dict(), "paper_layer": layer, "alpha": alpha}
+
+    if config.ablation:
+        return {
+            f"billy_k{k}": spec(MergeRecipe.from_list(ABLATION_ORDER[:k]), config.paper_layer, config.alpha)
+            for k in range(1, len(ABLATION_ORDER) + 1)
+        }
+    steered = {
+        "billy": lambda: spec(parse_recipe(config.recipe), config.paper_layer, config.alpha),
+        "billy_tuned": lambda: spec(parse_recipe(config.recipe), *config.tuned_cell()),
+    }
+    return {name: steered[name]() if name in steered else None for name in config.method_names()}
+
+
+def _method(model: SteerableModel, config: BenchmarkConfig, name: str, spec: dict | None) -> Method:
+    common = dict(
+        max_new_tokens=config.max_new_tokens,
+        seed=config.seed,
+        batch_size=config.batch_size,
+        matched_decoding=config.matched_decoding,
+        rounds=config.rounds,
+        billy_temperature=model.default_temperature,
+    )
+    if spec is None:
+        return make_method(name, **common)
+    recipe = MergeRecipe.from_dict(spec["recipe"])
+    vectors = load_vectors(list(recipe.weights), model, source=config.vectors_dir or None)
+    steering = merge(vectors, recipe).steering(spec["alpha"], layer=spec["paper_layer"], model=model)
+    return replace(make_method("billy", steering=steering, source=spec, **common), name=name)
+
+
+def _check_settings(out: Path, described: dict[str, dict], answered: set[str]) -> None:
+    """Refuse to resume a method whose answers in ``out`` were made with other settings, so
+    that no table silently mixes two configurations; record the settings of every method."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / METHODS_FILE
+    before = json.loads(path.read_text()) if path.exists() else {}
+    described = json.loads(json.dumps(described))  # compare as stored (tuples become lists)
+    for name, settings in described.items():
+        old = before.get(name)
+        if name in answered and old is not None and old != settings:
+            changed = sorted(k for k in {*old, *settings} if old.get(k) != settings.get(k))
+            raise ValueError(
+                f"{out} holds {name} answers made with other settings ({', '.join(changed)} "
+                f"differ; see {path}); use another --out"
+            )
+    write_json({**before, **described}, path)
+
+
+def _prepare_methods(model: SteerableModel, config: BenchmarkConfig, records: list[dict]) -> dict[str, Method]:
+    specs = _steering_specs(config)
+    methods = {name: _method(model, config, name, spec) for name, spec in specs.items()}
+    described = {
+        name: {**method.describe(model), "model": config.model, "steering_source": specs[name]}
+        for name, method in methods.items()
+    }
+    _check_settings(Path(config.out), described, {r["method"] for r in records})
+    return methods
+
+
+def _generate(
+    model: SteerableModel, config: BenchmarkConfig, methods: dict[str, Method], records: list[dict]
+) -> pd.DataFrame:
+    items = {t: sample_items(load_task(t), config.n, config.seed) for t in config.tasks()}  # type: ignore[arg-type]
+    return answer_items(
+        model, methods, items, JsonlLog(Path(config.out) / "responses.jsonl"), records, config.batch_size
+    )
+
+
+def run_benchmark(config: BenchmarkConfig, model: SteerableModel | None = None) -> pd.DataFrame:
+    """The benchmark job: generate what is missing (unless ``score_only``), score, tabulate;
+    returns the summary table."""
+    config.tasks(), config.method_names()  # validate before loading the model
+    if config.score_only:
+        records = pd.DataFrame(read_jsonl_log(Path(config.out) / "responses.jsonl"))
+        if records.empty:
+            raise ValueError(f"--score-only: {Path(config.out) / 'responses.jsonl'} holds no responses to score")
+        return _tabulate(records, config)
+    model = model or load_model(config.model, device=config.device or None, dtype=config.dtype)
+    records = read_jsonl_log(Path(config.out) / "responses.jsonl")
+    methods = _prepare_methods(model, config, records)  # refuses changed settings before anything is recorded
+    write_run_record(config.out, config, "billy_interp.benchmark")
+    return _tabulate(_generate(model, config, methods, records), config)
+
+
+def _tabulate(records: pd.DataFrame, config: BenchmarkConfig) -> pd.DataFrame:
+    judge = None
+    if config.judge_model:
+        from billy_interp.scoring.judge import Judge, JudgeConfig
+
+        judge = Judge(JudgeConfig(model=config.judge_model, base_url=config.judge_base_url or None))
+    scored, ideas = score(records, judge)
+    out = Path(config.out)
+    write_csv(scored, out / "responses.csv")
+    write_csv(ideas, out / "ideas.csv")
+    summary = summarize(scored, config.seed)
+    write_csv(summary, out / "summary.csv")
+    eff = efficiency(scored, config.price_in, config.price_out)
+    write_csv(eff, out / "efficiency.csv")
+    write_csv(efficiency(scored, config.price_in, config.price_out, by_task=True), out / "efficiency_by_task.csv")
+    print(summary[summary["metric"] == "originality"].to_string(index=False))
+    print(eff.to_string(index=False))
+    print(f"scores are an {PROXY_LABEL}; tables in {out}")
+    return summary

@@ -1,0 +1,198 @@
+"""The layer x alpha sweep job: where and how hard to steer, measured.
+
+    python -m billy_interp.layer_sweep                                   # paper default recipe, all layers
+    python -m billy_interp.layer_sweep --recipe futurist --layers 10,15,20,25 --alphas 0,4,8
+    python -m billy_interp.layer_sweep --alphas 0,0.05,0.1,0.2 --relative # alpha*|v|/|h| instead of raw
+
+``--layers`` are the paper's layers (hidden-state index: layer L steers blocks.{L-1}.hook_resid_post);
+outputs carry both. Every (layer, alpha) cell is generated greedily for the same prompts (a fixed
+sample of AUT objects and neutral design tasks); cells share batches (per-row layer and alpha).
+The run directory holds ``config.json``, ``command.txt``, ``cells.jsonl`` (the resume log: a
+killed sweep continues and loses no finished cell), ``results.csv`` (one row per prompt x cell),
+``aggregate.csv`` (one row per cell, raw and relative alpha), ``recommended.json`` and heatmaps in
+``figures/``. Trait, originality and coherence scores are offline proxies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from billy_interp import paper
+from billy_interp.analysis.strength import alphas_for_relative, relative_alpha_scale
+from billy_interp.analysis.sweep import Cell, grid_steering, recommend, run_grid, sweep_prompts
+from billy_interp.analysis.sweep_metrics import last_layer_projections, perplexities, text_metrics
+from billy_interp.core.generation import GenerationConfig
+from billy_interp.core.layers import LayerConvention, layer_columns
+from billy_interp.core.model import SteerableModel, load_model
+from billy_interp.figures import plot_sweep_heatmaps, save_figure
+from billy_interp.io import JsonlLog, write_csv, write_json, write_run_record
+from billy_interp.options import UsageError, parse_floats, parse_ints
+from billy_interp.vectors.library import load_vectors
+from billy_interp.vectors.merging import merge, parse_recipe
+from billy_interp.vectors.personas import load_persona
+
+__all__ = ["SweepConfig", "run_layer_sweep"]
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """Layer x alpha sweep of a persona or merge recipe on the embedded (or any) model."""
+
+    recipe: str = field(
+        default=paper.PAPER_RECIPE_TEXT,
+        metadata={"help": "one persona, or a merge recipe (repeats count; name:weight)"},
+    )
+    layers: str = field(default="all", metadata={"help": "paper layers (1..n_layers), comma-separated, or 'all'"})
+    alphas: str = field(default="0,4,8,16", metadata={"help": "alpha grid (0 = the unsteered baseline)"})
+    relative: bool = field(default=False, metadata={"help": "alphas are relative: alpha*|v(l)|/|h(l)|"})
+    n_prompts: int = field(default=4, metadata={"help": "prompts: half AUT objects, half neutral design tasks"})
+    seed: int = field(default=0, metadata={"help": "prompt-sample seed"})
+    max_new_tokens: int = field(default=40, metadata={"help": "greedy tokens per prompt and cell"})
+    batch_size: int = field(default=32, metadata={"help": "rows per generation micro-batch"})
+    cells_per_chunk: int = field(default=16, metadata={"help": "cells finished (and saved) together"})
+    coherence_tolerance: float = field(
+        default=1.5, metadata={"help": "recommended cell: perplexity <= tol x unsteered"}
+    )
+    distinct_tolerance: float = field(default=0.1, metadata={"help": "recommended cell: distinct-2 >= unsteered - tol"})
+    model: str = field(default="embedded", metadata={"help": "HF name or path"})
+    device: str = field(default="", metadata={"help": "e.g. cuda; empty = model default (cpu)"})
+    dtype: str = field(default="float32", metadata={"help": "float32, bfloat16 or float16"})
+    vectors_dir: str = field(default="", metadata={"help": "persona vectors (empty: the shipped ones)"})
+    out: str = field(default="runs/layer_sweep", metadata={"help": "run directory (resumable)"})
+
+    def __post_init__(self) -> None:
+        parse_recipe(self.recipe)
+        self.paper_layers()
+        if 0.0 not in self.alpha_list():
+            raise UsageError(f"--alphas {self.alphas!r}: include 0, the unsteered baseline every cell is compared with")
+        for name in ("n_prompts", "max_new_tokens", "batch_size", "cells_per_chunk"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+
+    def paper_layers(self, layers: LayerConvention | None = None) -> list[int]:
+        """The swept paper layers (all of ``layers`` for 'all'), range-checked when ``layers`` is given."""
+        if self.layers == "all":
+            return list(layers.paper_layers) if layers is not None else []
+        chosen = parse_ints(self.layers, "--layers", minimum=1)
+        if layers is not None:
+            for layer in chosen:
+                if layer > layers.n_layers:
+                    raise UsageError(
+                        f"--layers: paper layer {layer} does not exist (this model has 1..{layers.n_layers})"
+                    )
+        return chosen
+
+    def alpha_list(self) -> list[float]:
+        return parse_floats(self.alphas, "--alphas")
+
+
+def _cells(config: SweepConfig, layers: LayerConvention, scale: pd.DataFrame) -> list[tuple[Cell, float]]:
+    """(cell with its raw alpha, relative alpha) for every paper layer x alpha of the grid."""
+    blocks = [layers.paper_layer_to_block(layer) for layer in config.paper_layers(layers)]
+    alphas = config.alpha_list()
+    factors = dict(zip(scale["block"].astype(int), scale["scale"].astype(float)))
+    raw = alphas_for_relative(scale, alphas) if config.relative else {b: alphas for b in blocks}
+    return [(Cell(block, a), a * factors[block]) for block in blocks for a in raw[block]]
+
+
+def run_layer_sweep(config: SweepConfig, model: SteerableModel | None = None) -> pd.DataFrame:
+    """The sweep job: generate every missing cell (resumable), score, tabulate, recommend, draw.
+    Returns the per-cell aggregate table."""
+    out = Path(config.out)
+    recipe = parse_recipe(config.recipe)
+    personas = [load_persona(n) for n in recipe.weights]
+    write_run_record(out, config, "billy_interp.layer_sweep")
+    model = model or load_model(config.model, device=config.device or None, dtype=config.dtype)
+    parts = load_vectors(list(recipe.weights), model, source=config.vectors_dir or None)
+    vector = merge(parts, recipe)
+    pairs = sweep_prompts(config.n_prompts, config.seed)
+    prompts, subjects = [p for p, _ in pairs], [s for _, s in pairs]
+    scale = relative_alpha_scale(model, prompts, vector)
+    cells = _cells(config, model.layers, scale)
+    log = JsonlLog(out / "cells.jsonl")
+    done = {(entry["block"], entry["alpha"]) for entry in log.read()}
+    # alpha = 0 adds an exact zero, so every layer's baseline is the same run: generate it once.
+    zero_cells = [(c, rel) for c, rel in cells if c.alpha == 0]
+    todo = [
+        (c, rel) for c, rel in cells if (c.block, c.alpha) not in done and (c.alpha != 0 or (c, rel) == zero_cells[0])
+    ]
+    decoding = GenerationConfig(max_new_tokens=config.max_new_tokens, batch_size=config.batch_size)
+    batch = model.encode_chat(prompts)
+    chunks = [todo[i : i + config.cells_per_chunk] for i in range(0, len(todo), config.cells_per_chunk)]
+    for chunk in tqdm(chunks, desc="layer x alpha cells"):
+        chunk_cells = [c for c, _ in chunk]
+        frame, _ = run_grid(model, prompts, vector, chunk_cells, decoding)
+        frame["relative_alpha"] = [rel for _, rel in chunk for _ in prompts]
+        frame["perplexity"] = perplexities(model, list(frame["prompt"]), list(frame["token_ids"]), config.batch_size)
+        metrics = text_metrics(list(frame["text"]), subjects * len(chunk), personas)
+        tiled = type(batch)(batch.input_ids.repeat(len(chunk), 1), batch.attention_mask.repeat(len(chunk), 1))
+        projections = last_layer_projections(model, tiled, grid_steering(vector, chunk_cells, len(prompts)), parts)
+        frame = pd.concat([frame.reset_index(drop=True), metrics, projections], axis=1)
+        log.append(  # one line per finished cell, the whole chunk in one write
+            {"block": cell.block, "alpha": cell.alpha, "rows": rows.drop(columns=["token_ids"]).to_dict("records")}
+            for (cell, _), (_, rows) in zip(chunk, frame.groupby(["block", "alpha"], sort=False))
+        )
+    logged = log.read()
+    baseline = next((entry for entry in logged if entry["alpha"] == 0), None)
+    have = {(entry["block"], entry["alpha"]) for entry in logged}
+    if baseline is not None:
+        copies = [
+            {
+                "block": cell.block,
+                "alpha": 0.0,
+                "rows": [
+                    {**r, **layer_columns(cell.block), "baseline_copied_from": baseline["block"]}
+                    for r in baseline["rows"]
+                ],
+            }
+            for cell, _ in zero_cells
+            if (cell.block, 0.0) not in have
+        ]
+        log.append(copies)
+        logged += copies
+    records = [r for entry in logged for r in entry["rows"]]
+    results = pd.DataFrame(records).drop(columns=["baseline_copied_from"], errors="ignore")
+    trait_cols = [c for c in results.columns if c.startswith("trait:")]
+    proj_cols = [c for c in results.columns if c.startswith("projection:")]
+    results["trait_mean"] = results[trait_cols].mean(axis=1)
+    results["projection_mean"] = results[proj_cols].mean(axis=1)
+    write_csv(results, out / "results.csv")
+    numeric = [
+        "relative_alpha",
+        "perplexity",
+        "distinct_2",
+        "originality",
+        "trait_mean",
+        "projection_mean",
+        *trait_cols,
+        *proj_cols,
+    ]
+    aggregate = results.groupby(["block", "paper_layer", "alpha"], as_index=False)[numeric].mean()
+    write_csv(aggregate, out / "aggregate.csv")
+    best = recommend(aggregate, config.coherence_tolerance, config.distinct_tolerance)
+    write_json(best, out / "recommended.json")
+    made_by = f"python -m billy_interp.layer_sweep ({out})"
+    fig = plot_sweep_heatmaps(
+        aggregate,
+        ["trait_mean", "projection_mean", "perplexity", "distinct_2", "originality"],
+        title=f"{config.recipe}: layer x alpha ({'relative' if config.relative else 'raw'} alpha grid)",
+    )
+    written = save_figure(fig, out / "figures" / "heatmaps", made_by)
+    cell = best.get("cell")
+    if cell:
+        print(
+            f"recommended: paper layer {cell['paper_layer']:.0f} (blocks.{cell['block']:.0f}), "
+            f"alpha {cell['alpha']:.3g} (relative {cell['relative_alpha']:.3g}): "
+            f"trait {cell['trait_mean']:.3f} vs {best['unsteered_trait_mean']:.3f} "
+            f"unsteered, perplexity {cell['perplexity']:.2f} vs {best['unsteered_perplexity']:.2f}, "
+            f"distinct-2 {cell['distinct_2']:.2f} vs {best['unsteered_distinct_2']:.2f}"
+        )
+    else:
+        print(f"no recommended cell: {best['reason']}")
+    print(f"table: {out / 'results.csv'}, aggregate: {out / 'aggregate.csv'}, figures: {', '.join(map(str, written))}")
+    write_json({"config": asdict(config), "n_cells": len(cells)}, out / "summary.json")
+    return aggregate

@@ -1,0 +1,234 @@
+"""D+ / D- data for one persona: plan, generate (batched, seeded, resumable), filter.
+
+Every response is one row of a tidy table: persona, split (extract/eval), question kind
+(topical/shared), question, instruction pair, sign (+1 = D+, -1 = D-), sample, seed, system
+prompt, response, token counts, and after filtering the trait and coherence scores with the
+keep decision and its reason.
+
+Resumability: finished generation chunks are appended to ``responses.jsonl`` in the run
+directory, one complete JSON line per row, flushed per chunk. On restart the plan is rebuilt
+(it is deterministic), rows already on disk are skipped, and a torn last line is ignored. Chunk
+``k`` samples with seed ``seed * 100003 + k``, so a resumed run gives the same rows as an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from billy_interp.core.generation import GenerationConfig, generate
+from billy_interp.core.model import SteerableModel
+from billy_interp.io import JsonlLog
+from billy_interp.scoring.judge import Judge
+from billy_interp.vectors.personas import Persona, QuestionKind, shared_questions
+
+__all__ = [
+    "ContrastPlan",
+    "plan_contrast",
+    "generate_contrast",
+    "filter_contrast",
+    "table_hash",
+    "RESPONSES_FILE",
+]
+
+RESPONSES_FILE = "responses.jsonl"
+Split = Literal["extract", "eval"]
+
+
+@dataclass(frozen=True)
+class ContrastPlan:
+    """What to generate for one persona."""
+
+    question_kinds: tuple[QuestionKind, ...] = ("topical",)
+    splits: tuple[Split, ...] = ("extract", "eval")
+    n_samples: int = 2
+    n_eval_samples: int = 1
+    max_new_tokens: int = 64
+    temperature: float = 1.0
+    seed: int = 0
+    batch_size: int = 16
+
+    def __post_init__(self) -> None:
+        if self.n_samples < 1 or self.n_eval_samples < 0:
+            raise ValueError("n_samples must be >= 1 and n_eval_samples >= 0")
+        for kind in self.question_kinds:
+            if kind not in ("topical", "shared"):
+                raise ValueError(f"unknown question kind {kind!r}; use 'topical' or 'shared'")
+
+
+def plan_contrast(persona: Persona, plan: ContrastPlan) -> pd.DataFrame:
+    """One row per response to generate, in a fixed order (the order defines the chunks)."""
+    rows = []
+    for split in plan.splits:
+        n = plan.n_samples if split == "extract" else plan.n_eval_samples
+        for kind in plan.question_kinds:
+            questions = persona.questions_for(kind, split)
+            if not questions:
+                raise ValueError(f"persona {persona.name!r} has no {kind} {split} questions")
+            for qi, question in enumerate(questions):
+                for pair in range(len(persona.instruction_pairs)):
+                    for sign in (1, -1):
+                        for sample in range(n):
+                            rows.append(
+                                dict(
+                                    persona=persona.name,
+                                    split=split,
+                                    question_kind=kind,
+                                    question_id=f"{kind}-{split}-{qi}",
+                                    question=question,
+                                    pair=pair,
+                                    sign=sign,
+                                    sample=sample,
+                                    system=persona.system_prompt(pair, sign),
+                                )
+                            )
+    table = pd.DataFrame(rows)
+    table.insert(0, "row_id", range(len(table)))
+    return table
+
+
+def generate_contrast(
+    model: SteerableModel, persona: Persona, plan: ContrastPlan, run_dir: str | Path, *, progress: bool = True
+) -> pd.DataFrame:
+    """Generate every planned response not already in ``run_dir``; return the full table."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    table = plan_contrast(persona, plan)
+    log = JsonlLog(run_dir / RESPONSES_FILE)
+    done = {int(r["row_id"]): r for r in log.read()}
+    chunks = [table.iloc[i : i + plan.batch_size] for i in range(0, len(table), plan.batch_size)]
+    for index, chunk in enumerate(tqdm(chunks, desc=f"D± {persona.name}", disable=not progress)):
+        if all(int(r) in done for r in chunk["row_id"]):
+            continue
+        seed = plan.seed * 100003 + index
+        config = GenerationConfig(
+            max_new_tokens=plan.max_new_tokens,
+            do_sample=True,
+            temperature=plan.temperature,
+            seed=seed,
+            batch_size=plan.batch_size,
+        )
+        result = generate(model, list(chunk["question"]), config, system=list(chunk["system"]))
+        records = [
+            {
+                "row_id": int(row["row_id"]),
+                "seed": seed,
+                "response": text,
+                "response_ids": ids,
+                "prompt_tokens": n_prompt,
+                "response_tokens": len(ids),
+            }
+            for (_, row), text, ids, n_prompt in zip(
+                chunk.iterrows(), result.texts, result.token_ids, result.prompt_tokens
+            )
+        ]
+        log.append(records)  # the whole chunk as whole lines
+        done.update({r["row_id"]: r for r in records})
+    generated = pd.DataFrame([done[int(r)] for r in table["row_id"]])
+    return table.merge(generated, on="row_id", how="left")
+
+
+def filter_contrast(
+    table: pd.DataFrame,
+    persona: Persona,
+    *,
+    keep_per_side: int | None = None,
+    enabled: bool = True,
+    judge: Judge | None = None,
+) -> pd.DataFrame:
+    """Add trait/coherence scores and a ``kept`` flag with a ``filter_reason``.
+
+    Offline rules (a proxy for the paper's judge filter): drop degenerate text; keep D+ rows
+    whose trait score is at least the D- median and D- rows at most the D+ median (on the
+    extract split only; eval rows are all kept so held-out AUC sees everything); then keep at
+    most ``keep_per_side`` rows per sign, the most (D+) or least (D-) trait-like first.
+
+    With a ``judge``, the paper's rule replaces the offline one: D+ needs judge trait >= 50,
+    D- trait < 50, both coherence >= 50; rows the judge could not score are dropped and say so.
+    """
+    from billy_interp.scoring.embeddings import coherence, trait_scores
+
+    table = table.copy()
+    neutral = shared_questions().neutral_description
+    table["trait_score"] = trait_scores(list(table["response"].fillna("")), persona.description, neutral).tolist()
+    checks = [coherence(t) for t in table["response"].fillna("")]
+    table["distinct_2"] = [c.distinct_2 for c in checks]
+    table["coherent"] = [c.is_coherent for c in checks]
+    table["kept"] = True
+    table["filter_reason"] = ""
+    if not enabled:
+        return table
+    extract = table["split"] == "extract"
+    if judge is not None:
+        return _judge_filter(table, persona, judge, extract, keep_per_side)
+    incoherent = extract & ~table["coherent"]
+    table.loc[incoherent, "kept"] = False
+    table.loc[incoherent, "filter_reason"] = [c.reason for c, bad in zip(checks, incoherent) if bad]
+    live = extract & table["kept"]
+    pos, neg = live & (table["sign"] == 1), live & (table["sign"] == -1)
+    if pos.any() and neg.any():
+        neg_median, pos_median = table.loc[neg, "trait_score"].median(), table.loc[pos, "trait_score"].median()
+        weak = pos & (table["trait_score"] < neg_median)
+        leaky = neg & (table["trait_score"] > pos_median)
+        table.loc[weak, ["kept", "filter_reason"]] = [False, "D+ trait below D- median"]
+        table.loc[leaky, ["kept", "filter_reason"]] = [False, "D- trait above D+ median"]
+    return _cap_per_side(table, extract, keep_per_side, "trait_score")
+
+
+def _cap_per_side(table: pd.DataFrame, extract: pd.Series, keep_per_side: int | None, score: str) -> pd.DataFrame:
+    if keep_per_side is not None:
+        for sign, ascending in ((1, False), (-1, True)):
+            side = table[extract & table["kept"] & (table["sign"] == sign)]
+            excess = side.sort_values(score, ascending=ascending).index[keep_per_side:]
+            table.loc[excess, ["kept", "filter_reason"]] = [False, f"beyond keep_per_side={keep_per_side}"]
+    return table
+
+
+def _judge_filter(
+    table: pd.DataFrame, persona: Persona, judge: Judge, extract: pd.Series, keep_per_side: int | None
+) -> pd.DataFrame:
+    trait, coherent, failures = [], [], []
+    for _, row in table.iterrows():
+        fields = dict(
+            question=row["question"],
+            response=row["response"] or "",
+            persona_role=persona.role,
+            persona_description=persona.description,
+        )
+        t, c = judge.score("trait", **fields), judge.score("coherence", **fields)
+        trait.append(t.score)
+        coherent.append(c.score)
+        failures.append("; ".join(t.failures + c.failures))
+    table["judge_trait"], table["judge_coherence"], table["judge_failures"] = trait, coherent, failures
+    for index, row in table[extract].iterrows():
+        if (
+            row["judge_trait"] is None
+            or row["judge_coherence"] is None
+            or pd.isna(row["judge_trait"])
+            or pd.isna(row["judge_coherence"])
+        ):
+            reason = f"judge failed: {row['judge_failures']}"
+        elif row["judge_coherence"] < 50:
+            reason = f"judge coherence {row['judge_coherence']:.0f} < 50"
+        elif row["sign"] == 1 and row["judge_trait"] < 50:
+            reason = f"D+ judge trait {row['judge_trait']:.0f} < 50"
+        elif row["sign"] == -1 and row["judge_trait"] >= 50:
+            reason = f"D- judge trait {row['judge_trait']:.0f} >= 50"
+        else:
+            continue
+        table.loc[index, ["kept", "filter_reason"]] = [False, reason]
+    return _cap_per_side(table, extract, keep_per_side, "judge_trait")
+
+
+def table_hash(table: pd.DataFrame, columns: Sequence[str] = ("row_id", "system", "question", "response")) -> str:
+    """SHA-256 of the data a vector was extracted from (recorded in its metadata)."""
+    import hashlib
+
+    payload = table[list(columns)].to_json(orient="records").encode("utf-8")
+    return hashlib.sha256(payload).hexdigest()
