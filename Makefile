@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.billy-installed
 
-.PHONY: setup run demo sweep analyses figures png-setup lint format test test-fast bench clean
+.PHONY: setup run demo sweep analyses figures png-setup llama-cpp lint format test test-fast bench clean
 
 # torch==2.13.0 first: it resolves to the CPU wheel on local disk. A bare `torch`, pulled in
 # by a dependency with no torch installed, would download a multi-GB CUDA build.
@@ -53,6 +53,21 @@ figures: setup
 png-setup: setup
 	apt-get install -y --no-install-recommends chromium || (apt-get update && apt-get install -y --no-install-recommends chromium)
 	$(PIP) install -q -e ".[figures]"
+
+# Optional: llama.cpp's llama-completion, built from the source that the llama-cpp-python sdist on
+# PyPI bundles (about 5 minutes on 2 cores), for the control-vector export test
+# (tests/test_llama_cpp.py, skipped without it). The binary: .cache/llama.cpp/build/bin/llama-completion.
+LLAMA_CPP_VERSION := 0.3.36
+LLAMA_DIR := .cache/llama.cpp
+llama-cpp: setup
+	mkdir -p $(LLAMA_DIR)
+	test -f $(LLAMA_DIR)/llama_cpp_python-$(LLAMA_CPP_VERSION).tar.gz || $(PIP) download -q --no-deps --no-binary :all: \
+		llama-cpp-python==$(LLAMA_CPP_VERSION) -d $(LLAMA_DIR)
+	tar xzf $(LLAMA_DIR)/llama_cpp_python-$(LLAMA_CPP_VERSION).tar.gz -C $(LLAMA_DIR)
+	cmake -S $(LLAMA_DIR)/llama_cpp_python-$(LLAMA_CPP_VERSION)/vendor/llama.cpp -B $(LLAMA_DIR)/build \
+		-DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+		-DLLAMA_BUILD_SERVER=OFF -DGGML_NATIVE=OFF
+	cmake --build $(LLAMA_DIR)/build --target llama-completion -j 2
 
 # Formatting and lint (ruff, configured in pyproject.toml); `make format` applies the fixes.
 lint: setup

@@ -32,7 +32,7 @@ def _peak_mb() -> float:
 def _memory_child(n: int) -> None:
     import pandas as pd
 
-    from billy_interp.core.model import load_model
+    from billy_interp.core.loading import load_model
     from billy_interp.vectors.extraction import pool_table
     from billy_interp.vectors.personas import load_persona
 
@@ -74,7 +74,7 @@ def main(argv=None) -> dict:
 
     from billy_interp.core.embedded import embedded_model_dir
     from billy_interp.core.generation import GenerationConfig, generate
-    from billy_interp.core.model import load_model
+    from billy_interp.core.loading import load_model
     from billy_interp.vectors.contrast import ContrastPlan, plan_contrast
     from billy_interp.vectors.extraction import pool_table
     from billy_interp.vectors.personas import load_persona

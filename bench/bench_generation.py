@@ -21,7 +21,7 @@ import torch
 from billy_interp.core.activations import collect_residuals, pooled_residuals
 from billy_interp.core.embedded import embedded_model_dir
 from billy_interp.core.generation import GenerationConfig, generate
-from billy_interp.core.model import load_model
+from billy_interp.core.loading import load_model
 from billy_interp.core.steering import Steering
 
 PROMPTS = [

@@ -19,7 +19,7 @@ import torch
 
 from billy_interp.analysis.sweep import make_grid, run_grid, run_naive
 from billy_interp.core.generation import GenerationConfig
-from billy_interp.core.model import load_model
+from billy_interp.core.loading import load_model
 from billy_interp.vectors.library import load_vectors
 
 PROMPTS = [

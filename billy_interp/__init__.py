@@ -26,7 +26,7 @@ __version__ = "0.2.0"
 
 _EXPORTS = {
     # model
-    "load_model": "billy_interp.core.model",
+    "load_model": "billy_interp.core.loading",
     "SteerableModel": "billy_interp.core.model",
     # vectors
     "PersonaVector": "billy_interp.vectors.vector",

@@ -21,6 +21,7 @@ MODULES = (
     "billy_interp.core.layers",
     "billy_interp.core.embedded",
     "billy_interp.core.model",
+    "billy_interp.core.loading",
     "billy_interp.core.runners",
     "billy_interp.core.steering",
     "billy_interp.core.forward",

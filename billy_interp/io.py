@@ -40,6 +40,8 @@ __all__ = [
     "RunBusyError",
     "RunSettingsError",
     "claim_run_dir",
+    "locked",
+    "record_run",
     "check_writable_dir",
 ]
 
@@ -212,9 +214,21 @@ def _settings(config: Any, ignore: Iterable[str]) -> dict[str, Any]:
     return {k: v for k, v in json.loads(json.dumps(dataclasses.asdict(config), default=str)).items() if k not in skip}
 
 
+def record_run(out: Path, config: Any, module: str, may_change: Iterable[str] = ()) -> None:
+    """Write the run's settings file, ``config.json`` and ``command.txt``."""
+    write_json({"module": module, "settings": _settings(config, {"out", "force", *may_change})}, out / RUN_FILE)
+    write_run_record(out, config, module)
+
+
 @contextlib.contextmanager
 def claim_run_dir(
-    out: str | Path, config: Any, module: str, *, may_change: Iterable[str] = (), force: bool = False
+    out: str | Path,
+    config: Any,
+    module: str,
+    *,
+    may_change: Iterable[str] = (),
+    force: bool = False,
+    record: bool = True,
 ) -> Iterator[Path]:
     """Own a run directory for the duration of a job.
 
@@ -223,14 +237,13 @@ def claim_run_dir(
       ``force`` the job starts fresh in a new sub-directory instead (and says so).
     * **One writer**: a lock that a second process cannot take while the first holds it.
     * **A record**: ``config.json``, ``command.txt`` and the settings file, written once the
-      directory is ours.
+      directory is ours (``record=False``: the job calls :func:`record_run` itself, after checks of
+      its own, so that a refused run records nothing).
     """
     out = check_writable_dir(out)
-    record = out / RUN_FILE
-    ignore = {"out", "force", *may_change}
-    settings = _settings(config, ignore)
-    if record.exists():
-        before = read_json(record)
+    settings = _settings(config, {"out", "force", *may_change})
+    if (out / RUN_FILE).exists():
+        before = read_json(out / RUN_FILE)
         if before.get("module") != module or before.get("settings") != settings:
             if before.get("module") != module:
                 reason = f"it holds a {before.get('module')} run"
@@ -245,7 +258,6 @@ def claim_run_dir(
                 )
             out = check_writable_dir(out / datetime.datetime.now().strftime("run-%Y%m%d-%H%M%S"))
             print(f"--force: {reason}; this run writes to {out}")
-            record = out / RUN_FILE
     elif any(p for p in out.iterdir() if not p.name.startswith(".")) and not force:
         made_by = (out / "command.txt").read_text().strip() if (out / "command.txt").exists() else "something else"
         if not made_by.startswith(f"python -m {module}"):
@@ -253,17 +265,18 @@ def claim_run_dir(
                 f"{out} already holds files this job did not make ({made_by[:80]}); choose another --out "
                 "or pass --force to start fresh in a sub-directory"
             )
-    with _exclusive(out / LOCK_FILE, out):
-        write_json({"module": module, "settings": settings}, record)
-        write_run_record(out, config, module)
+    with locked(out):
+        if record:
+            record_run(out, config, module, may_change)
         yield out
 
 
 @contextlib.contextmanager
-def _exclusive(lock_path: Path, out: Path) -> Iterator[None]:
+def locked(out: Path) -> Iterator[None]:
+    """Hold the writer lock of a run directory; a second holder gets :class:`RunBusyError`."""
     import fcntl
 
-    with open(lock_path, "a+") as handle:  # closing the file releases the lock
+    with open(Path(out) / LOCK_FILE, "a+") as handle:  # closing the file releases the lock
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

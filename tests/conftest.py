@@ -63,7 +63,7 @@ def build_tiny_hf(tokenizer, *, seed: int = 0, n_layers: int = 2, d_model: int =
         num_hidden_layers=n_layers,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=256,
+        max_position_embeddings=4096,
         tie_word_embeddings=False,
         # A wider init than the default 0.02 gives peaked next-token distributions, so greedy
         # decoding has clear margins (no near-ties flipped by eager-vs-sdpa kernel noise)
@@ -98,7 +98,7 @@ def tiny_reference(tiny_tokenizer):
 
 @pytest.fixture(scope="session")
 def smollm2():
-    from billy_interp.core.model import load_model
+    from billy_interp.core.loading import load_model
 
     return load_model("embedded")
 

@@ -91,10 +91,16 @@ def test_killed_benchmark_resumes_without_losing_finished_items(tiny_model_dir, 
 
 def test_ablation_method_names_and_bad_inputs():
     assert job.BenchmarkConfig(ablation=True).method_names()[-1] == "billy_k7"
-    with pytest.raises(ValueError, match="unknown method"):
-        job.BenchmarkConfig(methods="sa,debate").method_names()
-    with pytest.raises(ValueError, match="unknown task"):
-        job.BenchmarkConfig(task="poetry").tasks()
+    with pytest.raises(ValueError, match="--methods: unknown 'debate'"):
+        job.BenchmarkConfig(methods="sa,debate")
+    with pytest.raises(ValueError, match="--task: unknown 'poetry'"):
+        job.BenchmarkConfig(task="poetry")
+    with pytest.raises(ValueError, match="--methods: empty"):
+        job.BenchmarkConfig(methods="")
+    with pytest.raises(ValueError, match="--n 1000: task 'aut' has only 98 distinct items"):
+        job.BenchmarkConfig(n=1000)
+    with pytest.raises(ValueError, match="--n must be >= 1"):
+        job.BenchmarkConfig(n=0)
 
 
 def test_summary_bootstrap_ci_contains_the_mean():

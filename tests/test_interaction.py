@@ -46,6 +46,8 @@ class LinearToy(nn.Module):
 class _ToySteerable(SteerableModel):
     """Just enough of a SteerableModel for the forward primitive: the toy's residual runner."""
 
+    context_length = None
+
     def __init__(self, toy):  # no bridge: TransformerLens cannot wrap the toy
         self.toy, self._runner, self.active_steerings = toy, ResidualRunner(toy), []
 

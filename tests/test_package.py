@@ -223,3 +223,27 @@ def test_the_wheel_ships_the_vectors_and_they_load_from_an_installed_copy(tmp_pa
         check=True,
     ).stdout
     assert out.split() == ["True", "30"]
+
+
+def test_only_the_layer_module_builds_or_splits_hook_names():
+    import re
+
+    root = Path(billy_interp.__file__).parent
+    pattern = re.compile(r'split\("\."\)\[1\]|f"blocks\.\{|hook_resid_(?:post|pre)"\s*%')
+    for path in root.rglob("*.py"):
+        if path.relative_to(root).as_posix() != "core/layers.py":
+            assert not pattern.search(path.read_text()), path.relative_to(root)
+
+
+def test_the_reliability_matrix_names_only_tests_that_exist():
+    import ast
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "docs" / "reliability.md").read_text()
+    references = re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", text)
+    assert len(references) >= 37
+    for path, name in references:
+        tree = ast.parse((root / path).read_text())
+        names = {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
+        assert name in names, f"docs/reliability.md names {path}::{name}, which does not exist"

@@ -80,3 +80,24 @@ def test_malformed_file_and_unknown_name(tmp_path):
 def test_duplicate_names_rejected():
     with pytest.raises(PersonaError, match="duplicate persona name"):
         load_personas(["futurist", "futurist"])
+
+
+def test_unknown_and_misspelt_fields_are_refused_with_the_closest_name():
+    import json
+
+    from billy_interp.vectors.personas import PersonaError, load_persona, persona_from_dict
+
+    spec = load_persona("futurist").to_dict()
+    with pytest.raises(PersonaError, match="unknown field 'instruction_pair'; did you mean 'instruction_pairs'"):
+        persona_from_dict(
+            {
+                **{k: v for k, v in spec.items() if k != "instruction_pairs"},
+                "instruction_pair": spec["instruction_pairs"],
+                "instruction_pairs": spec["instruction_pairs"],
+            }
+        )
+    with pytest.raises(PersonaError, match=r"instruction_pairs\[0\]: unknown field 'postive'; did you mean 'positive'"):
+        persona_from_dict({**spec, "instruction_pairs": [{"postive": "a", "negative": "b"}]})
+    with pytest.raises(PersonaError, match="questions: unknown field 'evaluate'"):
+        persona_from_dict({**spec, "questions": {**spec["questions"], "evaluate": ["x"]}})
+    assert json.loads(json.dumps(spec)) == persona_from_dict(spec).to_dict()

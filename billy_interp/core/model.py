@@ -21,10 +21,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -34,7 +32,7 @@ from torch import Tensor, nn
 from billy_interp.core.layers import LayerConvention
 from billy_interp.core.runners import BridgeRunner, ResidualRunner, Runner, clone_module_tree
 
-__all__ = ["Backend", "PromptFormat", "PROMPT_FORMATS", "TokenBatch", "SteerableModel", "load_model", "EMBEDDED"]
+__all__ = ["Backend", "PromptFormat", "PROMPT_FORMATS", "TokenBatch", "SteerableModel", "EMBEDDED"]
 
 EMBEDDED = "embedded"
 Backend = Literal["residual", "bridge"]
@@ -158,6 +156,24 @@ class SteerableModel:
         return sorted(i for i in ids if i is not None)
 
     @property
+    def context_length(self) -> int | None:
+        """The longest sequence the model was made for (``max_position_embeddings``), if it says."""
+        text = getattr(self.config, "text_config", None) or self.config
+        value = getattr(text, "max_position_embeddings", None) or getattr(text, "n_positions", None)
+        return int(value) if value else None
+
+    def check_fits(self, batch: TokenBatch, new_tokens: int = 0) -> None:
+        """Refuse a batch (plus ``new_tokens`` to generate) longer than the model's context."""
+        limit = self.context_length
+        if limit is not None and batch.input_ids.shape[1] + new_tokens > limit:
+            longest = int(batch.attention_mask.sum(-1).argmax())
+            raise ValueError(
+                f"prompt {longest} has {max(batch.lengths)} tokens"
+                + (f" + {new_tokens} to generate" if new_tokens else "")
+                + f", more than {self.name!r}'s context of {limit} tokens; shorten it"
+            )
+
+    @property
     def default_temperature(self) -> float:
         """The model's own sampling temperature (generation_config), 1.0 when it sets none.
         The paper sampled BILLY at each model's default temperature."""
@@ -270,75 +286,3 @@ class SteerableModel:
             f"SteerableModel({self.name!r}, n_layers={self.layers.n_layers}, d_model={self.d_model}, "
             f"device={self.device}, dtype={self.dtype})"
         )
-
-
-def _load_hf(
-    source: str | Path,
-    *,
-    dtype: torch.dtype,
-    device: str | None,
-    device_map: Any,
-    local_files_only: bool,
-    trust_remote_code: bool,
-) -> tuple[nn.Module, Any]:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    kwargs: dict[str, Any] = {
-        "local_files_only": local_files_only,
-        "trust_remote_code": trust_remote_code,
-    }
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
-        hf = AutoModelForCausalLM.from_pretrained(
-            source, dtype=dtype, device_map=device_map, attn_implementation="sdpa", **kwargs
-        )
-    except OSError as error:
-        raise FileNotFoundError(
-            f"model {str(source)!r} is not available offline. Download it first "
-            f"(`hf download {source}`) or pass a local directory; pass local_files_only=False "
-            f"to allow a hub download. Original error: {error}"
-        ) from error
-    if device is not None and device_map is None:
-        hf = hf.to(device)
-    return hf, tokenizer
-
-
-def load_model(
-    name: str = EMBEDDED,
-    *,
-    device: str | None = None,
-    dtype: torch.dtype | str | None = None,
-    device_map: Any = None,
-    local_files_only: bool = True,
-    trust_remote_code: bool = False,
-) -> SteerableModel:
-    """Load a model by HF name or local path; ``"embedded"`` is SmolLM2-135M-Instruct.
-
-    ``dtype`` defaults to float32 (on this project's CPUs bf16 was 5.7x slower); pass
-    ``torch.bfloat16`` with ``device="cuda"`` for the paper's 7B-8B models. ``device_map``
-    (e.g. ``"auto"``) shards over several GPUs; the residual runner is then unavailable because
-    accelerate patches module forwards, and the bridge runs everything.
-    """
-    if isinstance(dtype, str):
-        dtype = getattr(torch, dtype)
-    dtype = dtype or torch.float32
-    if name == EMBEDDED:
-        from billy_interp.core.embedded import EMBEDDED_MODEL_NAME, embedded_model_dir
-
-        source: str | Path = embedded_model_dir()
-        label = EMBEDDED_MODEL_NAME
-    else:
-        source, label = name, name
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        hf, tokenizer = _load_hf(
-            source,
-            dtype=dtype,
-            device=device,
-            device_map=device_map,
-            local_files_only=local_files_only,
-            trust_remote_code=trust_remote_code,
-        )
-    # accelerate patches module forwards when it shards, so a structural clone would call back
-    # into the bridge-mutated modules: sharded models run everything through the bridge.
-    return SteerableModel.from_hf(hf, tokenizer, label, fast_clone=device_map is None)

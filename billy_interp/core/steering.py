@@ -216,8 +216,17 @@ def steering_hooks(
 
 def active_steerings(model: Any, explicit: Steering | None = None) -> list[Steering]:
     """The steerings a run on ``model`` applies: those of enclosing :func:`steer` blocks, then
-    ``explicit``."""
-    return [*getattr(model, "active_steerings", []), *([explicit] if explicit is not None else [])]
+    ``explicit``; a delta of another width than the model's is refused here, with the reason."""
+    steerings = [*getattr(model, "active_steerings", []), *([explicit] if explicit is not None else [])]
+    width = getattr(model, "d_model", None)
+    for steering in steerings:
+        for name, delta in steering.deltas.items():
+            if width is not None and delta.shape[-1] != width:
+                raise ValueError(
+                    f"steering at {name} has width {delta.shape[-1]}, but {getattr(model, 'name', 'the model')!r} "
+                    f"has d_model {width}: the vector was made for another model"
+                )
+    return steerings
 
 
 @contextlib.contextmanager
@@ -250,6 +259,7 @@ def steer(
     missing = [name for name in steering.deltas if name not in points]
     if missing:
         raise KeyError(f"hook points {missing} do not exist on {model.name!r}")
+    active_steerings(model, steering)  # checks the width
     model.active_steerings.append(steering)
     try:
         yield steering

@@ -24,11 +24,13 @@ from pathlib import Path
 import pandas as pd
 
 from billy_interp import paper
-from billy_interp.core.model import SteerableModel, load_model
+from billy_interp.core.loading import load_model
+from billy_interp.core.model import SteerableModel
 from billy_interp.evaluation.benchmark import answer_items, efficiency, score, summarize
 from billy_interp.evaluation.methods import METHOD_NAMES, Method, make_method
 from billy_interp.evaluation.tasks import TASKS, load_task, sample_items
-from billy_interp.io import JsonlLog, read_jsonl_log, write_csv, write_json, write_run_record
+from billy_interp.io import JsonlLog, claim_run_dir, read_jsonl_log, record_run, write_csv, write_json
+from billy_interp.options import UsageError, parse_names
 from billy_interp.scoring.creativity import PROXY_LABEL
 from billy_interp.vectors.library import load_vectors
 from billy_interp.vectors.merging import MergeRecipe, merge, parse_recipe
@@ -83,27 +85,36 @@ class BenchmarkConfig:
     batch_size: int = field(default=16, metadata={"help": "generation batch size"})
     judge_model: str = field(default="", metadata={"help": "also score with an OpenAI-compatible judge (1-5 rubric)"})
     judge_base_url: str = field(default="", metadata={"help": "judge URL (default: $OPENAI_BASE_URL)"})
+    judge_timeout: float = field(default=60.0, metadata={"help": "seconds to wait for one judge reply"})
+    judge_retries: int = field(default=3, metadata={"help": "retries of a failed judge call (with backoff)"})
     score_only: bool = field(
         default=False, metadata={"help": "re-score and re-tabulate responses.jsonl; generate nothing"}
     )
     price_in: float = field(default=0.15, metadata={"help": "USD per million input tokens"})
     price_out: float = field(default=0.60, metadata={"help": "USD per million output tokens"})
     out: str = field(default="runs/benchmark", metadata={"help": "run directory (resumable)"})
+    force: bool = field(default=False, metadata={"help": "if --out holds another run, start fresh in a sub-directory"})
+
+    def __post_init__(self) -> None:
+        for name in ("n", "max_new_tokens", "rounds", "batch_size", "judge_retries"):
+            if getattr(self, name) < (0 if name == "judge_retries" else 1):
+                raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.judge_timeout <= 0:
+            raise UsageError(f"--judge-timeout must be > 0 seconds, got {self.judge_timeout}")
+        for task in self.tasks():
+            available = load_task(task).n_unique  # type: ignore[arg-type]
+            if self.n > available:
+                raise UsageError(f"--n {self.n}: task {task!r} has only {available} distinct items")
+        self.method_names()
+        parse_recipe(self.recipe)
 
     def tasks(self) -> list[str]:
-        names = list(TASKS) if self.task == "all" else [t.strip() for t in self.task.split(",")]
-        for name in names:
-            if name not in TASKS:
-                raise ValueError(f"unknown task {name!r}; use one of {TASKS} or 'all'")
-        return names
+        return list(TASKS) if self.task == "all" else parse_names(self.task, "--task", [*TASKS, "all"])
 
     def method_names(self) -> list[str]:
         if self.ablation:
             return [f"billy_k{k}" for k in range(1, len(ABLATION_ORDER) + 1)]
-        names = [m.strip() for m in self.methods.split(",") if m.strip()]
-        for name in names:
-            if name not in (*METHOD_NAMES, "billy_tuned"):
-                raise ValueError(f"unknown method {name!r}; use any of {(*METHOD_NAMES, 'billy_tuned')}")
+        names = parse_names(self.methods, "--methods", [*METHOD_NAMES, "billy_tuned"])
         if "billy_tuned" in names:
             self.tuned_cell()
         return names
@@ -201,20 +212,68 @@ def _generate(
     )
 
 
+# Settings a resumed run may change: tasks, methods and items are added or left out of the tables,
+# and every method's own settings are guarded by methods.json.
+MAY_CHANGE = (
+    "task",
+    "methods",
+    "n",
+    "ablation",
+    "recipe",
+    "paper_layer",
+    "alpha",
+    "tuned",
+    "matched_decoding",
+    "max_new_tokens",
+    "rounds",
+    "batch_size",
+    "judge_model",
+    "judge_base_url",
+    "judge_timeout",
+    "judge_retries",
+    "score_only",
+    "price_in",
+    "price_out",
+    "device",
+)
+MODULE = "billy_interp.benchmark"
+
+
 def run_benchmark(config: BenchmarkConfig, model: SteerableModel | None = None) -> pd.DataFrame:
     """The benchmark job: generate what is missing (unless ``score_only``), score, tabulate;
-    returns the summary table."""
-    config.tasks(), config.method_names()  # validate before loading the model
+    returns the summary table. The tables cover exactly this config's tasks, methods and items."""
     if config.score_only:
         records = pd.DataFrame(read_jsonl_log(Path(config.out) / "responses.jsonl"))
         if records.empty:
             raise ValueError(f"--score-only: {Path(config.out) / 'responses.jsonl'} holds no responses to score")
-        return _tabulate(records, config)
-    model = model or load_model(config.model, device=config.device or None, dtype=config.dtype)
-    records = read_jsonl_log(Path(config.out) / "responses.jsonl")
-    methods = _prepare_methods(model, config, records)  # refuses changed settings before anything is recorded
-    write_run_record(config.out, config, "billy_interp.benchmark")
-    return _tabulate(_generate(model, config, methods, records), config)
+        return _tabulate(_selected(records, config), config)
+    with claim_run_dir(config.out, config, MODULE, may_change=MAY_CHANGE, force=config.force, record=False) as out:
+        config = replace(config, out=str(out))  # a --force run writes to its fresh sub-directory
+        model = model or load_model(config.model, device=config.device or None, dtype=config.dtype)
+        records = read_jsonl_log(out / "responses.jsonl")
+        methods = _prepare_methods(model, config, records)  # refuses changed settings before anything is recorded
+        record_run(out, config, MODULE, MAY_CHANGE)
+        return _tabulate(_selected(_generate(model, config, methods, records), config), config)
+
+
+def _selected(records: pd.DataFrame, config: BenchmarkConfig) -> pd.DataFrame:
+    """The answers this config asks for; the log may hold more (other tasks, methods or a larger
+    ``n`` from earlier runs), which stay in the log but not in the tables, and say so."""
+    wanted = {
+        (t, m, i.item_id)
+        for t in config.tasks()
+        for i in sample_items(load_task(t), config.n, config.seed)
+        for m in config.method_names()
+    }
+    keys = list(zip(records["task"], records["method"], records["item_id"]))
+    keep = [key in wanted for key in keys]
+    left_out = len(keys) - sum(keep)
+    if left_out:
+        print(
+            f"{left_out} answers in the log are outside this run's tasks, methods or items (--n {config.n}); "
+            "they stay in responses.jsonl and are not in the tables"
+        )
+    return records[keep].reset_index(drop=True)
 
 
 def _tabulate(records: pd.DataFrame, config: BenchmarkConfig) -> pd.DataFrame:
@@ -222,7 +281,14 @@ def _tabulate(records: pd.DataFrame, config: BenchmarkConfig) -> pd.DataFrame:
     if config.judge_model:
         from billy_interp.scoring.judge import Judge, JudgeConfig
 
-        judge = Judge(JudgeConfig(model=config.judge_model, base_url=config.judge_base_url or None))
+        judge = Judge(
+            JudgeConfig(
+                model=config.judge_model,
+                base_url=config.judge_base_url or None,
+                timeout_seconds=config.judge_timeout,
+                max_retries=config.judge_retries,
+            )
+        )
     scored, ideas = score(records, judge)
     out = Path(config.out)
     write_csv(scored, out / "responses.csv")

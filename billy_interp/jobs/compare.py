@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from billy_interp.evaluation.paired import paired_differences
-from billy_interp.io import write_csv, write_run_record
+from billy_interp.io import claim_run_dir, write_csv
 
 __all__ = ["CompareConfig", "load_method", "run_compare"]
 
@@ -33,6 +33,7 @@ class CompareConfig:
     n_boot: int = field(default=2000, metadata={"help": "bootstrap draws and sign flips"})
     seed: int = field(default=0, metadata={"help": "resampling seed"})
     out: str = field(default="", metadata={"help": "directory for comparison.csv (empty: print only)"})
+    force: bool = field(default=False, metadata={"help": "if --out holds another run, start fresh in a sub-directory"})
 
 
 def load_method(spec: str) -> pd.DataFrame:
@@ -70,7 +71,7 @@ def run_compare(config: CompareConfig) -> pd.DataFrame:
     ]
     print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     if config.out:
-        write_run_record(config.out, config, "billy_interp.compare")
-        write_csv(table, Path(config.out) / "comparison.csv")
-        print(f"table: {Path(config.out) / 'comparison.csv'}")
+        with claim_run_dir(config.out, config, "billy_interp.compare", force=config.force) as out:
+            write_csv(table, out / "comparison.csv")
+            print(f"table: {out / 'comparison.csv'}")
     return table

@@ -11,15 +11,15 @@ and writes ``config.json``, ``command.txt`` and ``outputs.csv`` to the run direc
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 
 from billy_interp import paper
 from billy_interp.analysis.strength import relative_alpha_scale
 from billy_interp.core.generation import GenerationConfig, generate
-from billy_interp.core.model import SteerableModel, load_model
-from billy_interp.io import write_csv, write_run_record
+from billy_interp.core.loading import load_model
+from billy_interp.core.model import SteerableModel
+from billy_interp.io import claim_run_dir, write_csv
 from billy_interp.vectors.library import load_vectors
 from billy_interp.vectors.merging import merge, parse_recipe
 
@@ -45,6 +45,7 @@ class DemoConfig:
     max_new_tokens: int = field(default=80, metadata={"help": "tokens per answer"})
     seed: int = field(default=0, metadata={"help": "sampling seed"})
     out: str = field(default="runs/demo", metadata={"help": "run directory"})
+    force: bool = field(default=False, metadata={"help": "if --out holds another run, start fresh in a sub-directory"})
 
     def __post_init__(self) -> None:
         parse_recipe(self.recipe)
@@ -52,30 +53,30 @@ class DemoConfig:
 
 def run_demo(config: DemoConfig, model: SteerableModel | None = None) -> pd.DataFrame:
     """Unsteered and steered answers side by side; returns them as a table."""
-    write_run_record(config.out, config, "billy_interp.demo")
-    model = model or load_model()
-    recipe = parse_recipe(config.recipe)
-    merged = merge(load_vectors(list(recipe.weights), model, source=config.vectors_dir or None), recipe)
-    hook = model.layers.paper_layer_hook(config.paper_layer)
-    scale = relative_alpha_scale(model, PROMPTS, merged).set_index("paper_layer").loc[config.paper_layer]
-    print(
-        f"{model!r}\nsteering {hook} (paper layer {config.paper_layer}) with alpha={config.alpha}: "
-        f"|v|={scale['v_norm']:.3f}, mean |h|={scale['h_norm']:.1f}, "
-        f"relative alpha*|v|/|h|={config.alpha * scale['scale']:.4f}"
-    )
-    decoding = GenerationConfig.billy(model, max_new_tokens=config.max_new_tokens, seed=config.seed)
-    base = generate(model, list(PROMPTS), decoding)
-    steered = generate(
-        model, list(PROMPTS), decoding, merged.steering(config.alpha, layer=config.paper_layer, model=model)
-    )
-    rows = []
-    for prompt, b, s in zip(PROMPTS, base.texts, steered.texts):
-        rows += [
-            {"prompt": prompt, "condition": "unsteered", "text": b},
-            {"prompt": prompt, "condition": f"BILLY alpha={config.alpha} @ {hook}", "text": s},
-        ]
-        print(f"\n=== {prompt}\n--- unsteered:\n{b}\n--- steered:\n{s}")
-    table = pd.DataFrame(rows)
-    write_csv(table, Path(config.out) / "outputs.csv")
-    print(f"\nwrote {Path(config.out) / 'outputs.csv'}")
-    return table
+    with claim_run_dir(config.out, config, "billy_interp.demo", may_change=(), force=config.force) as out:
+        model = model or load_model()
+        recipe = parse_recipe(config.recipe)
+        merged = merge(load_vectors(list(recipe.weights), model, source=config.vectors_dir or None), recipe)
+        hook = model.layers.paper_layer_hook(config.paper_layer)
+        scale = relative_alpha_scale(model, PROMPTS, merged).set_index("paper_layer").loc[config.paper_layer]
+        print(
+            f"{model!r}\nsteering {hook} (paper layer {config.paper_layer}) with alpha={config.alpha}: "
+            f"|v|={scale['v_norm']:.3f}, mean |h|={scale['h_norm']:.1f}, "
+            f"relative alpha*|v|/|h|={config.alpha * scale['scale']:.4f}"
+        )
+        decoding = GenerationConfig.billy(model, max_new_tokens=config.max_new_tokens, seed=config.seed)
+        base = generate(model, list(PROMPTS), decoding)
+        steered = generate(
+            model, list(PROMPTS), decoding, merged.steering(config.alpha, layer=config.paper_layer, model=model)
+        )
+        rows = []
+        for prompt, b, s in zip(PROMPTS, base.texts, steered.texts):
+            rows += [
+                {"prompt": prompt, "condition": "unsteered", "text": b},
+                {"prompt": prompt, "condition": f"BILLY alpha={config.alpha} @ {hook}", "text": s},
+            ]
+            print(f"\n=== {prompt}\n--- unsteered:\n{b}\n--- steered:\n{s}")
+        table = pd.DataFrame(rows)
+        write_csv(table, out / "outputs.csv")
+        print(f"\nwrote {out / 'outputs.csv'}")
+        return table

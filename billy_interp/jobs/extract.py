@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from billy_interp.core.model import SteerableModel, load_model
-from billy_interp.io import read_json, write_run_record
+from billy_interp.core.loading import load_model
+from billy_interp.core.model import SteerableModel
+from billy_interp.io import check_writable_dir, read_json, write_run_record
 from billy_interp.options import UsageError, parse_ints
 from billy_interp.paper import PAPER_PERSONAS
 from billy_interp.vectors.extract import (
@@ -104,6 +105,8 @@ def run_extract(config: ExtractConfig, model: SteerableModel | None = None) -> l
     stems = {(p.name, s): f"{p.name}.seed{s}" if len(seeds) > 1 else p.name for p in personas for s in seeds}
     for (persona, seed), stem in stems.items():
         _check_writable(out_dir, stem, config.provenance(persona, seed), config.overwrite)
+    check_writable_dir(out_dir, "--out")  # before any generation, not after minutes of it
+    check_writable_dir(Path(config.run_dir) / slug, "--run-dir")
     model = model or load_model(config.model, device=config.device or None, dtype=config.dtype)
     write_run_record(Path(config.run_dir) / slug, config, "billy_interp.extract")
     results = []

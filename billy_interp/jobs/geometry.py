@@ -14,7 +14,6 @@ for |h| (``--no-residual-norms`` skips it).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 
@@ -29,7 +28,7 @@ from billy_interp.figures import (
     plot_pca_map,
     save_figure,
 )
-from billy_interp.io import write_csv, write_run_record
+from billy_interp.io import claim_run_dir, write_csv
 from billy_interp.options import UsageError, parse_ints
 from billy_interp.vectors.library import load_vectors
 from billy_interp.vectors.merging import parse_recipe
@@ -50,11 +49,11 @@ class GeometryConfig:
     device: str = field(default="", metadata={"help": "e.g. cuda; empty = model default (cpu)"})
     dtype: str = field(default="float32", metadata={"help": "float32, bfloat16 or float16"})
     out: str = field(default="runs/geometry", metadata={"help": "output directory"})
+    force: bool = field(default=False, metadata={"help": "if --out holds another run, start fresh in a sub-directory"})
 
 
 def run_geometry(config: GeometryConfig) -> pd.DataFrame:
     """The geometry job: tables and figures of every vector in ``vectors_dir``; returns the cosines."""
-    out = Path(config.out)
     vectors = load_vectors(None, source=config.vectors_dir or None)
     recipe = parse_recipe(config.recipe)
     missing = [n for n in recipe.weights if n not in vectors]
@@ -69,39 +68,39 @@ def run_geometry(config: GeometryConfig) -> pd.DataFrame:
             raise UsageError(f"paper layer {layer} is out of range 1..{n_layers} for these vectors")
     blocks = [paper_layer_to_block(layer) for layer in layers]
     pca_block = paper_layer_to_block(config.pca_layer)
-    write_run_record(out, config, "billy_interp.geometry")
-    cosines = cosine_matrices(vectors)
-    norms = layer_norms(vectors)
-    parts = merge_part_cosines(vectors, recipe)
-    pca = pca_map(vectors, pca_block).assign(block=pca_block)
-    residual = None
-    if config.residual_norms:
-        from billy_interp.analysis.strength import relative_alpha_scale
-        from billy_interp.core.model import load_model
-        from billy_interp.evaluation.tasks import design_tasks
+    with claim_run_dir(config.out, config, "billy_interp.geometry", may_change=("device",), force=config.force) as out:
+        cosines = cosine_matrices(vectors)
+        norms = layer_norms(vectors)
+        parts = merge_part_cosines(vectors, recipe)
+        pca = pca_map(vectors, pca_block).assign(block=pca_block)
+        residual = None
+        if config.residual_norms:
+            from billy_interp.analysis.strength import relative_alpha_scale
+            from billy_interp.core.loading import load_model
+            from billy_interp.evaluation.tasks import design_tasks
 
-        model = load_model(config.model, device=config.device or None, dtype=config.dtype)
-        first = next(iter(vectors.values()))
-        scale = relative_alpha_scale(model, design_tasks()["creative"], first)
-        residual = scale.set_index("block")["h_norm"]
-        norms = norms.merge(scale[["block", "h_norm"]], on="block")
-    for name, table in {"cosines": cosines, "norms": norms, "merge_parts": parts, "pca": pca}.items():
-        write_csv(table, out / f"{name}.csv")
-    made_by = f"python -m billy_interp.geometry ({out})"
-    figures = {
-        "cosine_slider": plot_cosine_slider(cosines, pca_block),
-        "cosine_small_multiples": plot_cosine_small_multiples(cosines, blocks),
-        "norms": plot_layer_norms(norms, residual),
-        "merge_parts": plot_merge_part_cosines(parts),
-        "pca": plot_pca_map(pca, pca_block),
-    }
-    written = [p for name, fig in figures.items() for p in save_figure(fig, out / "figures" / name, made_by)]
-    off = cosines[cosines["persona_a"] < cosines["persona_b"]]
-    at = off[off["block"] == pca_block].sort_values("cosine")
-    print(
-        f"paper layer {config.pca_layer}: off-diagonal cosine mean {at['cosine'].mean():.3f}, "
-        f"range {at['cosine'].min():.3f} ({at.iloc[0]['persona_a']} / {at.iloc[0]['persona_b']}) to "
-        f"{at['cosine'].max():.3f} ({at.iloc[-1]['persona_a']} / {at.iloc[-1]['persona_b']})"
-    )
-    print(f"tables in {out}; figures: {', '.join(map(str, written))}")
-    return cosines
+            model = load_model(config.model, device=config.device or None, dtype=config.dtype)
+            first = next(iter(vectors.values()))
+            scale = relative_alpha_scale(model, design_tasks()["creative"], first)
+            residual = scale.set_index("block")["h_norm"]
+            norms = norms.merge(scale[["block", "h_norm"]], on="block")
+        for name, table in {"cosines": cosines, "norms": norms, "merge_parts": parts, "pca": pca}.items():
+            write_csv(table, out / f"{name}.csv")
+        made_by = f"python -m billy_interp.geometry ({out})"
+        figures = {
+            "cosine_slider": plot_cosine_slider(cosines, pca_block),
+            "cosine_small_multiples": plot_cosine_small_multiples(cosines, blocks),
+            "norms": plot_layer_norms(norms, residual),
+            "merge_parts": plot_merge_part_cosines(parts),
+            "pca": plot_pca_map(pca, pca_block),
+        }
+        written = [p for name, fig in figures.items() for p in save_figure(fig, out / "figures" / name, made_by)]
+        off = cosines[cosines["persona_a"] < cosines["persona_b"]]
+        at = off[off["block"] == pca_block].sort_values("cosine")
+        print(
+            f"paper layer {config.pca_layer}: off-diagonal cosine mean {at['cosine'].mean():.3f}, "
+            f"range {at['cosine'].min():.3f} ({at.iloc[0]['persona_a']} / {at.iloc[0]['persona_b']}) to "
+            f"{at['cosine'].max():.3f} ({at.iloc[-1]['persona_a']} / {at.iloc[-1]['persona_b']})"
+        )
+        print(f"tables in {out}; figures: {', '.join(map(str, written))}")
+        return cosines

@@ -19,17 +19,17 @@ prompting for comparison: the case study) and ``figures/``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 
 from billy_interp import paper
 from billy_interp.analysis.interaction import generated_traits, interaction_table, largest_deviations
 from billy_interp.analysis.strength import relative_alpha_scale
-from billy_interp.core.model import SteerableModel, load_model
+from billy_interp.core.loading import load_model
+from billy_interp.core.model import SteerableModel
 from billy_interp.evaluation.tasks import design_tasks
 from billy_interp.figures import plot_interaction_projections, plot_interaction_residuals, save_figure
-from billy_interp.io import write_csv, write_run_record
+from billy_interp.io import claim_run_dir, write_csv
 from billy_interp.options import UsageError, parse_floats, parse_names
 from billy_interp.vectors.library import load_vectors
 from billy_interp.vectors.merging import merge, parse_recipe
@@ -55,6 +55,7 @@ class InteractionConfig:
     dtype: str = field(default="float32", metadata={"help": "float32, bfloat16 or float16"})
     vectors_dir: str = field(default="", metadata={"help": "persona vectors (empty: the shipped ones)"})
     out: str = field(default="runs/interaction", metadata={"help": "output directory"})
+    force: bool = field(default=False, metadata={"help": "if --out holds another run, start fresh in a sub-directory"})
 
     def __post_init__(self) -> None:
         recipe = parse_recipe(self.recipe)
@@ -76,37 +77,42 @@ def run_interaction(config: InteractionConfig, model: SteerableModel | None = No
     """The interaction job: tables, figures and (``generate``) scored answers; returns the table."""
     alphas, positions = config.alpha_list(), config.position_list()
     recipe = parse_recipe(config.recipe)
-    out = Path(config.out)
-    write_run_record(out, config, "billy_interp.interaction")
-    model = model or load_model(config.model, device=config.device or None, dtype=config.dtype)
-    steer_block = model.layers.paper_layer_to_block(config.paper_layer)
-    hooks = [model.layers.hook_name(b) for b in range(steer_block, model.layers.n_layers)]
-    vectors = load_vectors(list(recipe.weights), model, source=config.vectors_dir or None)
-    tasks = design_tasks()
-    batch = model.encode_raw(tasks["creative"] + tasks["neutral"])
-    tables = [interaction_table(model, batch, vectors, recipe, hooks[0], hooks, alphas, position=p) for p in positions]
-    table = pd.concat(tables, ignore_index=True)
-    scale = relative_alpha_scale(model, tasks["creative"], merge(vectors, recipe)).set_index("block")["scale"]
-    table["relative_alpha"] = table["alpha"] * float(scale[steer_block])
-    write_csv(table, out / "interaction.csv")
-    deviations = largest_deviations(table, config.top)
-    write_csv(deviations, out / "deviations.csv")
-    made_by = f"python -m billy_interp.interaction ({out})"
-    written = save_figure(plot_interaction_residuals(table), out / "figures" / "interaction_residuals", made_by)
-    written += save_figure(
-        plot_interaction_projections(table, alphas[min(1, len(alphas) - 1)], positions[0]),
-        out / "figures" / "interaction_projections",
-        made_by,
-    )
-    if config.generate:
-        traits, texts = generated_traits(model, vectors, recipe, hooks[0], alphas, config.max_new_tokens)
-        write_csv(traits, out / "traits.csv")
-        write_csv(texts, out / "texts.csv")
-        print(traits.pivot_table(index=["alpha", "condition"], columns="persona", values="mean").round(3).to_string())
-    residual = table[table["quantity"] == "interaction_residual"]
-    print(residual.pivot_table(index=["position", "alpha"], columns="block", values="value").round(3).to_string())
-    print(
-        f"steered blocks.{steer_block} (paper layer {config.paper_layer}); relative alpha per raw alpha "
-        f"{float(scale[steer_block]):.4f}; tables in {out}; figures: {', '.join(map(str, written))}"
-    )
-    return table
+    with claim_run_dir(
+        config.out, config, "billy_interp.interaction", may_change=("top", "device"), force=config.force
+    ) as out:
+        model = model or load_model(config.model, device=config.device or None, dtype=config.dtype)
+        steer_block = model.layers.paper_layer_to_block(config.paper_layer)
+        hooks = [model.layers.hook_name(b) for b in range(steer_block, model.layers.n_layers)]
+        vectors = load_vectors(list(recipe.weights), model, source=config.vectors_dir or None)
+        tasks = design_tasks()
+        batch = model.encode_raw(tasks["creative"] + tasks["neutral"])
+        tables = [
+            interaction_table(model, batch, vectors, recipe, hooks[0], hooks, alphas, position=p) for p in positions
+        ]
+        table = pd.concat(tables, ignore_index=True)
+        scale = relative_alpha_scale(model, tasks["creative"], merge(vectors, recipe)).set_index("block")["scale"]
+        table["relative_alpha"] = table["alpha"] * float(scale[steer_block])
+        write_csv(table, out / "interaction.csv")
+        deviations = largest_deviations(table, config.top)
+        write_csv(deviations, out / "deviations.csv")
+        made_by = f"python -m billy_interp.interaction ({out})"
+        written = save_figure(plot_interaction_residuals(table), out / "figures" / "interaction_residuals", made_by)
+        written += save_figure(
+            plot_interaction_projections(table, alphas[min(1, len(alphas) - 1)], positions[0]),
+            out / "figures" / "interaction_projections",
+            made_by,
+        )
+        if config.generate:
+            traits, texts = generated_traits(model, vectors, recipe, hooks[0], alphas, config.max_new_tokens)
+            write_csv(traits, out / "traits.csv")
+            write_csv(texts, out / "texts.csv")
+            print(
+                traits.pivot_table(index=["alpha", "condition"], columns="persona", values="mean").round(3).to_string()
+            )
+        residual = table[table["quantity"] == "interaction_residual"]
+        print(residual.pivot_table(index=["position", "alpha"], columns="block", values="value").round(3).to_string())
+        print(
+            f"steered blocks.{steer_block} (paper layer {config.paper_layer}); relative alpha per raw alpha "
+            f"{float(scale[steer_block]):.4f}; tables in {out}; figures: {', '.join(map(str, written))}"
+        )
+        return table

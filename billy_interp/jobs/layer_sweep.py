@@ -27,9 +27,10 @@ from billy_interp.analysis.sweep import Cell, grid_steering, recommend, run_grid
 from billy_interp.analysis.sweep_metrics import last_layer_projections, perplexities, text_metrics
 from billy_interp.core.generation import GenerationConfig
 from billy_interp.core.layers import LayerConvention, layer_columns
-from billy_interp.core.model import SteerableModel, load_model
+from billy_interp.core.loading import load_model
+from billy_interp.core.model import SteerableModel
 from billy_interp.figures import plot_sweep_heatmaps, save_figure
-from billy_interp.io import JsonlLog, write_csv, write_json, write_run_record
+from billy_interp.io import JsonlLog, claim_run_dir, write_csv, write_json
 from billy_interp.options import UsageError, parse_floats, parse_ints
 from billy_interp.vectors.library import load_vectors
 from billy_interp.vectors.merging import merge, parse_recipe
@@ -63,6 +64,7 @@ class SweepConfig:
     dtype: str = field(default="float32", metadata={"help": "float32, bfloat16 or float16"})
     vectors_dir: str = field(default="", metadata={"help": "persona vectors (empty: the shipped ones)"})
     out: str = field(default="runs/layer_sweep", metadata={"help": "run directory (resumable)"})
+    force: bool = field(default=False, metadata={"help": "if --out holds another run, start fresh in a sub-directory"})
 
     def __post_init__(self) -> None:
         parse_recipe(self.recipe)
@@ -99,13 +101,21 @@ def _cells(config: SweepConfig, layers: LayerConvention, scale: pd.DataFrame) ->
     return [(Cell(block, a), a * factors[block]) for block in blocks for a in raw[block]]
 
 
+# Settings a resumed sweep may change: they decide neither a cell's text nor its scores.
+MAY_CHANGE = ("batch_size", "cells_per_chunk", "coherence_tolerance", "distinct_tolerance", "device")
+
+
 def run_layer_sweep(config: SweepConfig, model: SteerableModel | None = None) -> pd.DataFrame:
     """The sweep job: generate every missing cell (resumable), score, tabulate, recommend, draw.
-    Returns the per-cell aggregate table."""
-    out = Path(config.out)
+    Returns the per-cell aggregate table. A run directory made with other settings is refused."""
+    personas = [load_persona(n) for n in parse_recipe(config.recipe).weights]  # before anything loads
+    module = "billy_interp.layer_sweep"
+    with claim_run_dir(config.out, config, module, may_change=MAY_CHANGE, force=config.force) as out:
+        return _sweep(config, model, out, personas)
+
+
+def _sweep(config: SweepConfig, model: SteerableModel | None, out: Path, personas: list) -> pd.DataFrame:
     recipe = parse_recipe(config.recipe)
-    personas = [load_persona(n) for n in recipe.weights]
-    write_run_record(out, config, "billy_interp.layer_sweep")
     model = model or load_model(config.model, device=config.device or None, dtype=config.dtype)
     parts = load_vectors(list(recipe.weights), model, source=config.vectors_dir or None)
     vector = merge(parts, recipe)

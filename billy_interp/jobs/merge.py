@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Literal
 
 from billy_interp.core.layers import hook_name, paper_layer_to_block
+from billy_interp.core.loading import model_shape
 from billy_interp.options import UsageError
 from billy_interp.paper import PAPER_LAYER, PAPER_RECIPE_TEXT
-from billy_interp.vectors.formats import export_gguf, export_pt, save_vector
+from billy_interp.vectors.formats import VectorFileError, export_gguf, export_pt, load_vector, save_vector
 from billy_interp.vectors.merging import load_recipe_vectors, merge, parse_recipe
 from billy_interp.vectors.vector import PersonaVector
 
@@ -42,10 +43,12 @@ class MergeConfig:
         default="mean", metadata={"help": "merge method"}
     )
     vectors_dir: str = field(default="", metadata={"help": "where <persona>.safetensors live (empty: shipped)"})
+    model: str = field(default="embedded", metadata={"help": "model the vectors must fit (its config only is read)"})
     n_layers: int = field(default=0, metadata={"help": "depth of .pt inputs (0: from the other inputs)"})
     out: str = field(default="runs/merged/merged.safetensors", metadata={"help": "output safetensors path"})
     pt: str = field(default="", metadata={"help": "also export the paper's [n_layers+1, d_model] .pt"})
     gguf: str = field(default="", metadata={"help": "also export a llama.cpp control-vector GGUF"})
+    overwrite: bool = field(default=False, metadata={"help": "replace output files that merge did not make"})
 
     def __post_init__(self) -> None:
         parse_recipe(self.recipe, self.method)
@@ -57,12 +60,34 @@ class MergeConfig:
             raise UsageError(f"--gguf {self.gguf!r}: must end with .gguf")
 
 
+def _check_outputs(config: MergeConfig) -> None:
+    """Replace only files an earlier merge made (its --out records its exports), unless --overwrite."""
+    if config.overwrite:
+        return
+    exports: list[str] = []
+    out = Path(config.out)
+    if out.exists():
+        try:
+            made = load_vector(out).metadata
+        except VectorFileError:
+            made = {}
+        if not str(made.get("method", "")).startswith("merge:"):
+            raise UsageError(f"--out {out} exists and merge did not make it; pass --overwrite to replace it")
+        exports = list(made.get("exports", []))
+    for option, path in (("--pt", config.pt), ("--gguf", config.gguf)):
+        if path and Path(path).exists() and str(Path(path)) not in exports:
+            raise UsageError(f"{option} {path} exists and this merge did not make it; pass --overwrite to replace it")
+
+
 def run_merge(config: MergeConfig) -> PersonaVector:
-    """Merge, save, and export as asked; prints the norm at the paper's layer."""
+    """Check, merge, save, and export as asked; prints the norm at the paper's layer."""
+    shape = model_shape(config.model)  # the model's configuration only: no weights are loaded
+    _check_outputs(config)
     recipe, vectors = load_recipe_vectors(
-        parse_recipe(config.recipe, config.method), config.vectors_dir, None, config.n_layers
+        parse_recipe(config.recipe, config.method), config.vectors_dir, shape, config.n_layers
     )
-    merged = merge(vectors, recipe)
+    exports = [str(Path(p)) for p in (config.pt, config.gguf) if p]
+    merged = merge(vectors, recipe).with_metadata(exports=exports, n_layers=shape.n_layers)
     save_vector(merged, config.out)
     try:
         if config.pt:
@@ -72,7 +97,9 @@ def run_merge(config: MergeConfig) -> PersonaVector:
             if skipped:
                 print(f"GGUF: llama.cpp cannot steer {skipped}; left out")
     except Exception:
-        Path(config.out).unlink(missing_ok=True)  # nothing half-written: the exports failed
+        for path in (config.out, config.pt, config.gguf):  # nothing half-written: the exports failed
+            if path:
+                Path(path).unlink(missing_ok=True)
         raise
     hook = hook_name(paper_layer_to_block(PAPER_LAYER))
     norm = merged.norms().get(hook, float("nan"))

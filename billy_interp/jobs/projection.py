@@ -21,15 +21,15 @@ responses. Written as a circuitsvis token view (offline HTML) and a position pro
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 
 from billy_interp import paper
 from billy_interp.analysis.projection import fig3_projections, position_profile, response_token_projections
-from billy_interp.core.model import SteerableModel, load_model
+from billy_interp.core.loading import load_model
+from billy_interp.core.model import SteerableModel
 from billy_interp.figures import plot_position_profile, plot_projection_panels, save_figure, write_token_view
-from billy_interp.io import write_csv, write_run_record
+from billy_interp.io import claim_run_dir, write_csv
 from billy_interp.options import UsageError, parse_names
 from billy_interp.vectors.library import load_vectors, resolve_source, vector_names
 
@@ -56,6 +56,7 @@ class ProjectionConfig:
     dtype: str = field(default="float32", metadata={"help": "float32, bfloat16 or float16"})
     vectors_dir: str = field(default="", metadata={"help": "persona vectors (empty: the shipped ones)"})
     out: str = field(default="runs/projection", metadata={"help": "output directory"})
+    force: bool = field(default=False, metadata={"help": "if --out holds another run, start fresh in a sub-directory"})
 
     def __post_init__(self) -> None:
         self.part_names()
@@ -70,44 +71,46 @@ class ProjectionConfig:
 def run_projection(config: ProjectionConfig, model: SteerableModel | None = None) -> pd.DataFrame:
     """Fig. 3 tables and figure, and (``tokens``) the per-token analysis; returns the summary."""
     parts = config.part_names()
-    out = Path(config.out)
-    write_run_record(out, config, "billy_interp.projection")
-    model = model or load_model(config.model, device=config.device or None, dtype=config.dtype)
-    model.layers.paper_layer_to_block(config.paper_layer)  # range check before any work
-    model.layers.paper_layer_to_block(config.token_layer)
-    names = vector_names(resolve_source(config.vectors_dir or None, model, "--vectors-dir"))
-    vectors = load_vectors(sorted(set(names) | set(parts)), model, source=config.vectors_dir or None)
-    made_by = f"python -m billy_interp.projection ({out})"
-    table, summary = fig3_projections(model, vectors, parts, config.paper_layer, config.alpha, config.n_boot)
-    write_csv(table, out / "projections.csv")
-    write_csv(summary, out / "projection_summary.csv")
-    overall = summary[summary["kind"] == "all"]
-    written = save_figure(
-        plot_projection_panels(
-            overall,
-            parts,
-            f"Fig. 3 recipe on {model.name}: unit vectors, alpha {config.alpha:g} at paper layer {config.paper_layer}",
-        ),
-        out / "figures" / "fig3_projection",
-        made_by,
-    )
-    last = overall[overall["block"] == overall["block"].max()]
-    print(last[["condition", "direction", "paper_layer", "mean", "ci_low", "ci_high"]].to_string(index=False))
-    if config.tokens:
-        per_token, views = response_token_projections(
-            model,
-            vectors,
-            parts,
-            config.paper_layer,
-            config.token_layer,
-            config.token_alpha,
-            config.n_responses,
-            config.max_new_tokens,
+    with claim_run_dir(
+        config.out, config, "billy_interp.projection", may_change=("device",), force=config.force
+    ) as out:
+        model = model or load_model(config.model, device=config.device or None, dtype=config.dtype)
+        model.layers.paper_layer_to_block(config.paper_layer)  # range check before any work
+        model.layers.paper_layer_to_block(config.token_layer)
+        names = vector_names(resolve_source(config.vectors_dir or None, model, "--vectors-dir"))
+        vectors = load_vectors(sorted(set(names) | set(parts)), model, source=config.vectors_dir or None)
+        made_by = f"python -m billy_interp.projection ({out})"
+        table, summary = fig3_projections(model, vectors, parts, config.paper_layer, config.alpha, config.n_boot)
+        write_csv(table, out / "projections.csv")
+        write_csv(summary, out / "projection_summary.csv")
+        overall = summary[summary["kind"] == "all"]
+        written = save_figure(
+            plot_projection_panels(
+                overall,
+                parts,
+                f"Fig. 3 recipe on {model.name}: unit vectors, alpha {config.alpha:g} "
+                f"at paper layer {config.paper_layer}",
+            ),
+            out / "figures" / "fig3_projection",
+            made_by,
         )
-        write_csv(per_token, out / "token_projections.csv")
-        profile = position_profile(per_token)
-        write_csv(profile, out / "position_profile.csv")
-        written += save_figure(plot_position_profile(profile, parts), out / "figures" / "position_profile", made_by)
-        written.append(write_token_view(views, out / "figures" / "token_view.html"))
-    print(f"tables in {out}; figures: {', '.join(map(str, written))}")
-    return summary
+        last = overall[overall["block"] == overall["block"].max()]
+        print(last[["condition", "direction", "paper_layer", "mean", "ci_low", "ci_high"]].to_string(index=False))
+        if config.tokens:
+            per_token, views = response_token_projections(
+                model,
+                vectors,
+                parts,
+                config.paper_layer,
+                config.token_layer,
+                config.token_alpha,
+                config.n_responses,
+                config.max_new_tokens,
+            )
+            write_csv(per_token, out / "token_projections.csv")
+            profile = position_profile(per_token)
+            write_csv(profile, out / "position_profile.csv")
+            written += save_figure(plot_position_profile(profile, parts), out / "figures" / "position_profile", made_by)
+            written.append(write_token_view(views, out / "figures" / "token_view.html"))
+        print(f"tables in {out}; figures: {', '.join(map(str, written))}")
+        return summary

@@ -30,9 +30,10 @@ import pandas as pd
 
 from billy_interp.analysis.stability import per_seed_measures, seed_cosines, summarize_stability
 from billy_interp.core.layers import add_paper_layer, paper_layer_to_block
-from billy_interp.core.model import SteerableModel, load_model
+from billy_interp.core.loading import load_model
+from billy_interp.core.model import SteerableModel
 from billy_interp.figures import plot_stability, save_figure
-from billy_interp.io import write_csv, write_run_record
+from billy_interp.io import claim_run_dir, write_csv
 from billy_interp.options import UsageError, parse_ints, parse_names
 from billy_interp.paper import PAPER_PERSONAS
 from billy_interp.vectors.extract import ExtractionSettings, extract_persona
@@ -62,6 +63,7 @@ class StabilityConfig:
     dtype: str = field(default="float32", metadata={"help": "float32, bfloat16 or float16"})
     run_dir: str = field(default="runs/extract", metadata={"help": "generation cache, shared with extract"})
     out: str = field(default="runs/stability", metadata={"help": "output directory (resumable)"})
+    force: bool = field(default=False, metadata={"help": "if --out holds another run, start fresh in a sub-directory"})
 
     def __post_init__(self) -> None:
         self.persona_names(), self.seed_list(), self.report_blocks()
@@ -116,25 +118,30 @@ def run_stability(config: StabilityConfig, model: SteerableModel | None = None) 
     """Every persona x seed (resumable), then the tables and figure after each persona; returns
     the per-persona summary."""
     personas, seeds = config.persona_names(), config.seed_list()
-    out = Path(config.out)
-    write_run_record(out, config, "billy_interp.stability")
-    model = model or load_model(config.model, device=config.device or None, dtype=config.dtype)
-    parts = out / "parts"
-    parts.mkdir(parents=True, exist_ok=True)
-    frames, summary, written = [], pd.DataFrame(), []
-    for persona in personas:
-        for seed in seeds:
-            _run_pair(model, config, persona, seed, parts)
-            print(f"{persona} seed {seed}: done")
-        per_seed = pd.concat([pd.read_csv(parts / f"{persona}.seed{s}.csv") for s in seeds], ignore_index=True)
-        vectors = {s: load_vector(parts / f"{persona}.seed{s}.safetensors", model) for s in seeds}
-        cos = seed_cosines(vectors, n_boot=config.n_boot, seed=0)
-        cos = cos.rename(columns={"mean_cosine": "value"}).assign(
-            persona=persona, measure="seed_cosine", seed=-1, trait_gap=per_seed["trait_gap"].mean()
-        )
-        frames += [per_seed, cos.drop(columns=["paper_layer", "n_pairs"])]
-        # Tables and figure after every persona, so a long run stopped part-way still reports.
-        summary, written = _write_outputs(pd.concat(frames, ignore_index=True), config, out)
-    print(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
-    print(f"tables: {out / 'stability.csv'}, {out / 'summary.csv'}; figures: {', '.join(map(str, written))}")
-    return summary
+    with claim_run_dir(
+        config.out,
+        config,
+        "billy_interp.stability",
+        may_change=("personas", "seeds", "report_layers", "threshold", "batch_size", "device"),
+        force=config.force,
+    ) as out:
+        model = model or load_model(config.model, device=config.device or None, dtype=config.dtype)
+        parts = out / "parts"
+        parts.mkdir(parents=True, exist_ok=True)
+        frames, summary, written = [], pd.DataFrame(), []
+        for persona in personas:
+            for seed in seeds:
+                _run_pair(model, config, persona, seed, parts)
+                print(f"{persona} seed {seed}: done")
+            per_seed = pd.concat([pd.read_csv(parts / f"{persona}.seed{s}.csv") for s in seeds], ignore_index=True)
+            vectors = {s: load_vector(parts / f"{persona}.seed{s}.safetensors", model) for s in seeds}
+            cos = seed_cosines(vectors, n_boot=config.n_boot, seed=0)
+            cos = cos.rename(columns={"mean_cosine": "value"}).assign(
+                persona=persona, measure="seed_cosine", seed=-1, trait_gap=per_seed["trait_gap"].mean()
+            )
+            frames += [per_seed, cos.drop(columns=["paper_layer", "n_pairs"])]
+            # Tables and figure after every persona, so a long run stopped part-way still reports.
+            summary, written = _write_outputs(pd.concat(frames, ignore_index=True), config, out)
+        print(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+        print(f"tables: {out / 'stability.csv'}, {out / 'summary.csv'}; figures: {', '.join(map(str, written))}")
+        return summary

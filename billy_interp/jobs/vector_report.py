@@ -81,7 +81,7 @@ def _heldout(directory: Path, persona: str) -> pd.DataFrame:
 
 def compare_question_kinds(vectors_dir: str | Path, compare_dir: str | Path, paper_layer: int = 20) -> pd.DataFrame:
     """Each persona's vectors from two extractions, each evaluated on both held-out sets."""
-    from billy_interp.core.model import load_model
+    from billy_interp.core.loading import load_model
     from billy_interp.vectors.extraction import pool_table, separation_auc
     from billy_interp.vectors.formats import load_vector
 

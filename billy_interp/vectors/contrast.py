@@ -14,8 +14,9 @@ uninterrupted one.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -24,7 +25,7 @@ from tqdm.auto import tqdm
 
 from billy_interp.core.generation import GenerationConfig, generate
 from billy_interp.core.model import SteerableModel
-from billy_interp.io import JsonlLog
+from billy_interp.io import JsonlLog, RunSettingsError, locked, read_json, write_json
 from billy_interp.scoring.judge import Judge
 from billy_interp.vectors.personas import Persona, QuestionKind, shared_questions
 
@@ -38,6 +39,7 @@ __all__ = [
 ]
 
 RESPONSES_FILE = "responses.jsonl"
+PLAN_FILE = "plan.json"  # the plan and persona the log's answers were generated with
 Split = Literal["extract", "eval"]
 
 
@@ -99,6 +101,35 @@ def generate_contrast(
     """Generate every planned response not already in ``run_dir``; return the full table."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    with locked(run_dir):
+        _check_plan(run_dir, persona, plan)
+        return _generate(model, persona, plan, run_dir, progress)
+
+
+def _check_plan(run_dir: Path, persona: Persona, plan: ContrastPlan) -> None:
+    """A log holds the answers of one plan and persona: another plan (every setting, batch size
+    included, decides which seed each chunk samples with) may not resume it."""
+    settings = json.loads(json.dumps({"plan": asdict(plan), "persona": persona.to_dict()}))
+    path = run_dir / PLAN_FILE
+    if path.exists():
+        before = read_json(path)
+        if before != settings:
+            old, new = (
+                {**before.get("plan", {}), "persona": before.get("persona")},
+                {**settings["plan"], "persona": settings["persona"]},
+            )
+            changed = sorted(k for k in {*old, *new} if old.get(k) != new.get(k))
+            raise RunSettingsError(
+                f"{run_dir} holds D+/D- answers generated with other settings ({', '.join(changed)}); "
+                "use another run directory (--run-dir) or the same settings"
+            )
+    else:
+        write_json(settings, path)
+
+
+def _generate(
+    model: SteerableModel, persona: Persona, plan: ContrastPlan, run_dir: Path, progress: bool
+) -> pd.DataFrame:
     table = plan_contrast(persona, plan)
     log = JsonlLog(run_dir / RESPONSES_FILE)
     done = {int(r["row_id"]): r for r in log.read()}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -235,9 +235,20 @@ def export_gguf(vector: PersonaVector, path: str | Path, model_hint: str = "llam
     return skipped
 
 
-def import_gguf(path: str | Path, model: Any | None = None) -> PersonaVector:
-    """Read a llama.cpp control vector (``direction.N`` = blocks.N resid_post) into a PersonaVector;
-    with ``model``, its width and depth are checked."""
+def import_gguf(
+    path: str | Path, model: Any | None = None, *, numbering: Literal["applied", "measured"] = "applied"
+) -> PersonaVector:
+    """Read a llama.cpp control vector into a PersonaVector; with ``model``, its width and depth
+    are checked.
+
+    llama.cpp adds ``direction.N`` to the output of block N, so by default (``"applied"``) it
+    becomes ``blocks.N.hook_resid_post``: steering with the imported vector does what llama.cpp
+    does. llama.cpp's own ``cvector-generator`` writes a direction *measured* at block N - 1 as
+    ``direction.N`` (one block off from where llama.cpp applies it); ``numbering="measured"``
+    files it under ``blocks.{N-1}``, where it was measured, to compare it with extracted vectors.
+    """
+    if numbering not in ("applied", "measured"):
+        raise ValueError(f"numbering must be 'applied' or 'measured', got {numbering!r}")
     import gguf
 
     path = Path(path)
@@ -255,10 +266,13 @@ def import_gguf(path: str | Path, model: Any | None = None) -> PersonaVector:
         data = torch.tensor(tensor.data.copy()).float()
         if data.ndim != 1 and not (data.ndim == 2 and 1 in data.shape):
             raise VectorFileError(f"{path}: {tensor.name} has shape {tuple(data.shape)}; a control vector is 1-D")
-        directions[hook_name(int(index))] = data.reshape(-1)
+        block = int(index) - (1 if numbering == "measured" else 0)
+        if block < 0:
+            raise VectorFileError(f"{path}: {tensor.name} has no block it was measured at (numbering='measured')")
+        directions[hook_name(block)] = data.reshape(-1)
     if not directions:
         raise VectorFileError(f"{path}: no direction.N tensors; not a control vector")
-    meta: dict[str, Any] = {"source": f"gguf:{path.name}"}
+    meta: dict[str, Any] = {"source": f"gguf:{path.name}", "gguf_numbering": numbering}
     field = reader.fields.get("billy_interp.metadata")
     if field is not None:
         raw = bytes(field.parts[field.data[0]]).decode("utf-8")
