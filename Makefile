@@ -86,6 +86,7 @@ test-fast: setup
 	$(PY) -m pytest -q -m "not integration"
 
 bench: setup
+	$(PY) bench/profile_generation.py --batches 1,32 --new-tokens 160 --before > bench/results/profile.md
 	$(PY) bench/bench_generation.py
 	$(PY) bench/bench_extraction.py
 	$(PY) bench/bench_sweep.py

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import torch
+from baseline import before_speedups  # bench/baseline.py, beside this script
 
 
 def _peak_mb() -> float:
@@ -89,6 +90,10 @@ def main(argv=None) -> dict:
     def ours():
         return generate(model, batch, GenerationConfig(max_new_tokens=n_new, do_sample=True, seed=0, stop_at_eos=False))
 
+    def before():
+        with before_speedups():
+            return ours()
+
     def hf():
         reference.generate(
             input_ids=batch.input_ids,
@@ -111,6 +116,7 @@ def main(argv=None) -> dict:
 
     runs = {
         "gen_ours": ours,
+        "gen_before": before,
         "gen_hf": hf,
         "act_ours": lambda: pool_table(model, table),
         "act_hf": lambda: reference(input_ids=full_ids, attention_mask=full_mask),
@@ -135,6 +141,8 @@ def main(argv=None) -> dict:
             "hf": gen_tokens / med["gen_hf"],
             "ours": gen_tokens / med["gen_ours"],
             "ratio": med["gen_hf"] / med["gen_ours"],
+            "before": gen_tokens / med["gen_before"],
+            "before_ratio": med["gen_hf"] / med["gen_before"],
         },
         {
             "what": f"teacher-forced all-layer pooled pass, 16 rows ({n_tokens} tokens)",
@@ -158,10 +166,12 @@ def main(argv=None) -> dict:
     lines = [
         f"Command: `{out['command'].strip()}` (median of {args.repeats} interleaved repeats)",
         "",
-        "| measurement | plain HF tok/s | ours tok/s | ours ÷ HF |",
-        "|---|---:|---:|---:|",
+        "| measurement | plain HF tok/s | ours before: tok/s (÷ HF) | ours now: tok/s | ours now ÷ HF |",
+        "|---|---:|---:|---:|---:|",
     ]
-    lines += [f"| {r['what']} | {r['hf']:.1f} | {r['ours']:.1f} | {r['ratio']:.2f} |" for r in rows]
+    for r in rows:
+        before = f"{r['before']:.1f} ({r['before_ratio']:.2f})" if "before" in r else "–"
+        lines.append(f"| {r['what']} | {r['hf']:.1f} | {before} | {r['ours']:.1f} | {r['ratio']:.2f} |")
     lines += [
         "",
         f"Estimated compute per persona with the default extract settings (130 responses of 64 tokens): "

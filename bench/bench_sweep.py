@@ -13,9 +13,11 @@ import argparse
 import json
 import statistics
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
+from baseline import before_speedups  # bench/baseline.py, beside this script
 
 from billy_interp.analysis.sweep import make_grid, run_grid, run_naive
 from billy_interp.core.generation import GenerationConfig
@@ -40,7 +42,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--alphas", default="0,2,4,8")
     parser.add_argument("--prompts", type=int, default=4)
     parser.add_argument("--new-tokens", type=int, default=32)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=96)
+    parser.add_argument("--before-batch-size", type=int, default=32, help="the grid batch of version 0.1")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--out", default="bench/results/sweep")
     args = parser.parse_args(argv)
@@ -50,13 +53,17 @@ def main(argv=None) -> dict:
     cells = make_grid([int(b) for b in args.blocks.split(",")], [float(a) for a in args.alphas.split(",")])
     prompts = PROMPTS[: args.prompts]
     config = GenerationConfig(max_new_tokens=args.new_tokens, batch_size=args.batch_size)
-    times = {"grid": [], "naive": []}
+    times = {"grid": [], "naive": [], "before": []}
     for _ in range(args.repeats):
         grid, t_grid = run_grid(model, prompts, vector, cells, config)
         naive, t_naive = run_naive(model, prompts, vector, cells, config)
+        with before_speedups():
+            old = replace(config, batch_size=args.before_batch_size)
+            before, t_before = run_grid(model, prompts, vector, cells, old)
         times["grid"].append(t_grid)
         times["naive"].append(t_naive)
-    identical = grid["token_ids"].tolist() == naive["token_ids"].tolist()
+        times["before"].append(t_before)
+    identical = grid["token_ids"].tolist() == naive["token_ids"].tolist() == before["token_ids"].tolist()
     med = {k: statistics.median(v) for k, v in times.items()}
     result = {
         "command": "python bench/bench_sweep.py " + " ".join(argv if argv is not None else sys.argv[1:]),
@@ -66,6 +73,8 @@ def main(argv=None) -> dict:
         "grid_cells_per_min": 60 * len(cells) / med["grid"],
         "naive_cells_per_min": 60 * len(cells) / med["naive"],
         "ratio": med["naive"] / med["grid"],
+        "before_cells_per_min": 60 * len(cells) / med["before"],
+        "before_ratio": med["naive"] / med["before"],
         "identical_tokens": identical,
         "repeats": args.repeats,
     }
@@ -79,7 +88,10 @@ def main(argv=None) -> dict:
         "| execution | cells / min | ratio |",
         "|---|---:|---:|",
         f"| naive loop (one generate per cell) | {result['naive_cells_per_min']:.1f} | 1.00 |",
-        f"| grid-batched (per-row layer and alpha) | {result['grid_cells_per_min']:.1f} | {result['ratio']:.2f} |",
+        f"| grid-batched as in 0.1 (batch {args.before_batch_size}, full prefill per row, HF cache) | "
+        f"{result['before_cells_per_min']:.1f} | {result['before_ratio']:.2f} |",
+        f"| grid-batched now (per-row layer and alpha, shared prompt prefill, batch {args.batch_size}) | "
+        f"{result['grid_cells_per_min']:.1f} | {result['ratio']:.2f} |",
         "",
         f"Token-identical outputs: {identical}.",
     ]

@@ -15,19 +15,18 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import Tensor
+from torch.profiler import record_function
 from tqdm.auto import tqdm
-from transformers import DynamicCache
 from transformers.generation.logits_process import (
     LogitsProcessorList,
-    NoRepeatNGramLogitsProcessor,
     RepetitionPenaltyLogitsProcessor,
     TemperatureLogitsWarper,
     TopKLogitsWarper,
-    TopPLogitsWarper,
 )
 
 from billy_interp import paper
 from billy_interp.core.model import Backend, PromptFormat, SteerableModel, TokenBatch
+from billy_interp.core.processors import FastNoRepeatNGram, FastTopP, GrowingCache
 from billy_interp.core.runners import left_padded_position_ids
 from billy_interp.core.steering import Steering, active_steerings, steering_hooks
 
@@ -98,14 +97,14 @@ class GenerationConfig:
         if self.repetition_penalty != 1.0:
             procs.append(RepetitionPenaltyLogitsProcessor(self.repetition_penalty))
         if self.no_repeat_ngram_size > 0:
-            procs.append(NoRepeatNGramLogitsProcessor(self.no_repeat_ngram_size))
+            procs.append(FastNoRepeatNGram(self.no_repeat_ngram_size))  # HF's NoRepeatNGram, vectorised
         if self.do_sample:
             if self.temperature != 1.0:
                 procs.append(TemperatureLogitsWarper(self.temperature))
             if self.top_k > 0:
                 procs.append(TopKLogitsWarper(self.top_k))
             if self.top_p < 1.0:
-                procs.append(TopPLogitsWarper(self.top_p))
+                procs.append(FastTopP(self.top_p))  # HF's TopPLogitsWarper, exactly, without a full sort
         return procs
 
 
@@ -172,12 +171,13 @@ def _generate_batch(
     prompt_len = ids.shape[1]
     positions = left_padded_position_ids(mask)
     finished = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
-    cache = DynamicCache(config=model.config) if config.use_cache else None
+    cache = GrowingCache(model.config, capacity=ids.shape[1] + config.max_new_tokens) if config.use_cache else None
     passes = 0
+    shared = cache is not None and not config.do_sample and _share_prompt_prefix(runner, batch, cache, steerings)
     with steering_hooks(runner, steerings) as state:
         state.set_prompt(batch.attention_mask)
         for step in range(config.max_new_tokens):
-            if cache is not None and step > 0:
+            if cache is not None and (step > 0 or shared):
                 state.at(ids.shape[1] - 1)
                 logits = runner.forward(ids[:, -1:], mask, positions[:, -1:], cache, keep_last=1)
             else:
@@ -186,8 +186,10 @@ def _generate_batch(
             last = logits[:, -1, :].float()
             if not bool(torch.isfinite(last).all()):
                 raise NumericalError(step, (~torch.isfinite(last)).any(-1).nonzero()[:, 0].tolist())
-            scores = processors(ids, last)
-            token = _next_tokens(scores, config, generator)
+            with record_function("billy:processors"):  # labels for bench/profile_generation.py
+                scores = processors(ids, last)
+            with record_function("billy:sample"):
+                token = _next_tokens(scores, config, generator)
             token = torch.where(finished, torch.full_like(token, pad_id), token)
             ids = torch.cat([ids, token[:, None]], dim=1)
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
@@ -197,6 +199,25 @@ def _generate_batch(
             if bool(finished.all()):
                 break
     return ids[:, prompt_len:], finished, passes
+
+
+def _share_prompt_prefix(runner, batch: TokenBatch, cache: GrowingCache, steerings: list[Steering]) -> bool:
+    """Greedy rows that repeat a prompt (a sweep's cells share its prompts) share the unsteered part
+    of its prefill: all prompt tokens but the last are run once per distinct prompt and the cache
+    is copied to the rows. Only when every steering acts from the last prompt token on (the
+    ``response`` positions), so that part is the same for every row; returns whether it ran."""
+    rows = [tuple(r) for r in torch.cat([batch.input_ids, batch.attention_mask], 1).tolist()]
+    first: dict[tuple, int] = {}
+    inverse = [first.setdefault(row, len(first)) for row in rows]
+    if len(first) == len(rows) or batch.input_ids.shape[1] < 2:
+        return False
+    if any(not isinstance(s.positions, str) or s.positions != "response" for s in steerings):
+        return False
+    unique = torch.tensor([rows.index(row) for row in first], device=batch.input_ids.device)
+    ids, mask = batch.input_ids[unique, :-1], batch.attention_mask[unique, :-1]
+    runner.forward(ids, mask, left_padded_position_ids(batch.attention_mask[unique])[:, :-1], cache, keep_last=1)
+    cache.batch_select_indices(torch.tensor(inverse, device=ids.device))
+    return True
 
 
 def generate(

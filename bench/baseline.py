@@ -1,0 +1,32 @@
+"""The decode loop as it was before the speed work, for side-by-side "before / after" rows.
+
+Inside :func:`before_speedups`, generation uses HF's ``TopPLogitsWarper`` (a full sort per row
+and step), HF's ``NoRepeatNGramLogitsProcessor`` (Python n-gram tables per row and step), HF's
+``DynamicCache`` (``torch.cat`` of every layer's keys and values each step) and no shared prompt
+prefill: exactly the loop of billy_interp 0.1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from transformers import DynamicCache
+from transformers.generation.logits_process import NoRepeatNGramLogitsProcessor, TopPLogitsWarper
+
+from billy_interp.core import generation
+
+
+@contextlib.contextmanager
+def before_speedups() -> Iterator[None]:
+    names = ("FastTopP", "FastNoRepeatNGram", "GrowingCache", "_share_prompt_prefix")
+    saved = {name: getattr(generation, name) for name in names}
+    generation.FastTopP = TopPLogitsWarper
+    generation.FastNoRepeatNGram = NoRepeatNGramLogitsProcessor
+    generation.GrowingCache = lambda config, capacity: DynamicCache(config=config)
+    generation._share_prompt_prefix = lambda *args: False
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(generation, name, value)
