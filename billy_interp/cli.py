@@ -31,6 +31,7 @@ ENTRY_POINTS = (
     ("billy_interp.demo", "billy_interp.jobs.demo", "DemoConfig"),
     ("billy_interp.vector_report", "billy_interp.jobs.vector_report", "ReportConfig"),
     ("billy_interp.stability", "billy_interp.jobs.stability", "StabilityConfig"),
+    ("billy_interp.stability_curve", "billy_interp.jobs.stability_curve", "StabilityCurveConfig"),
     ("billy_interp.geometry", "billy_interp.jobs.geometry", "GeometryConfig"),
     ("billy_interp.interaction", "billy_interp.jobs.interaction", "InteractionConfig"),
     ("billy_interp.projection", "billy_interp.jobs.projection", "ProjectionConfig"),

@@ -38,7 +38,12 @@ def test_benchmark_tables(tiny_model_dir, tiny_vectors, tmp_path):
     responses = pd.read_csv(out / "responses.csv")
     assert len(responses) == 6 and set(responses["method"]) == {"sa", "discussion", "billy"}
     assert responses["scorer"].str.contains("proxy").all()
+    for column in ("guarded_originality", "appropriateness", "readability", "valid_ideas"):
+        assert responses[column].between(0, 10_000).all(), column
+    assert (responses.loc[responses["valid_ideas"] == 0, "guarded_originality"] == 0).all()
     summary = pd.read_csv(out / "summary.csv")
+    guarded = summary[summary["metric"] == "guarded_originality"]
+    assert len(guarded) == 3 and guarded["scorer"].str.startswith("guarded").all()
     assert {"task", "method", "metric", "n", "mean", "std", "ci_low", "ci_high"} <= set(summary.columns)
     eff = pd.read_csv(out / "efficiency.csv").set_index("method")
     assert eff.loc["discussion", "calls"] == 2 * 4 and eff.loc["sa", "calls"] == 1

@@ -42,6 +42,9 @@ def test_sweep_outputs(tiny_model_dir, tiny_vectors, tmp_path):
         "perplexity",
         "distinct_2",
         "originality",
+        "guarded_originality",
+        "appropriateness",
+        "readability",
         "trait:futurist",
         "projection:futurist",
         "relative_alpha",
@@ -120,3 +123,21 @@ def test_recommend_needs_both_coherence_checks():
     assert best["cell"]["alpha"] == 4 and best["trait_gain"] == pytest.approx(0.1)
     assert recommend(agg, 1.1)["cell"] is None
     assert recommend(agg, 1.5, distinct_tolerance=1.0)["cell"]["alpha"] == 16
+
+
+def test_recommend_refuses_cells_that_leave_the_task():
+    agg = pd.DataFrame(
+        {
+            "alpha": [0, 4, 8],
+            "perplexity": [10.0, 11.0, 11.0],
+            "distinct_2": [0.9, 0.9, 0.9],
+            "trait_mean": [0.1, 0.2, 0.6],  # alpha 8 talks about the persona, not the task
+            "appropriateness": [0.9, 0.85, 0.3],
+            "block": [1] * 3,
+            "paper_layer": [2] * 3,
+            "relative_alpha": [0, 0.1, 0.2],
+        }
+    )
+    best = recommend(agg, 1.5)
+    assert best["cell"]["alpha"] == 4 and best["unsteered_appropriateness"] == pytest.approx(0.9)
+    assert recommend(agg, 1.5, appropriateness_tolerance=1.0)["cell"]["alpha"] == 8

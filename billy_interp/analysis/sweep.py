@@ -112,21 +112,25 @@ def sweep_prompts(n: int, seed: int) -> list[tuple[str, str]]:
     return [(i.prompt, i.subject) for i in aut] + [(q, q) for q in design]
 
 
-def recommend(aggregate: pd.DataFrame, tolerance: float, distinct_tolerance: float = 0.1) -> dict:
-    """Highest mean trait gain among cells that stay coherent on both counts: perplexity under the
-    unsteered model within ``tolerance`` x the unsteered one, and distinct-2 at most
-    ``distinct_tolerance`` below it. (Perplexity alone rewards degenerate repetition such as
-    "futuristic futuristic ...", which the unsteered model finds easy to predict.)"""
+def recommend(
+    aggregate: pd.DataFrame, tolerance: float, distinct_tolerance: float = 0.1, appropriateness_tolerance: float = 0.1
+) -> dict:
+    """Highest mean trait gain among cells that stay coherent and on the task: perplexity under
+    the unsteered model within ``tolerance`` x the unsteered one, distinct-2 at most
+    ``distinct_tolerance`` below it, and (when the aggregate has it) the share of on-task ideas
+    at most ``appropriateness_tolerance`` below it. (Perplexity alone rewards degenerate
+    repetition such as "futuristic futuristic ...", which the unsteered model finds easy to
+    predict; a cell that drifts off the task would win trait gain by talking about the persona.)"""
     base = aggregate[aggregate["alpha"] == 0]
     if base.empty:
         raise ValueError("the alpha grid needs 0 (the unsteered baseline) to recommend a cell")
     base_ppl, base_trait = float(base["perplexity"].mean()), float(base["trait_mean"].mean())
     base_distinct = float(base["distinct_2"].mean())
-    ok = aggregate[
+    keep = (
         (aggregate["alpha"] != 0)
         & (aggregate["perplexity"] <= tolerance * base_ppl)
         & (aggregate["distinct_2"] >= base_distinct - distinct_tolerance)
-    ]
+    )
     result = {
         "unsteered_perplexity": base_ppl,
         "unsteered_distinct_2": base_distinct,
@@ -134,6 +138,11 @@ def recommend(aggregate: pd.DataFrame, tolerance: float, distinct_tolerance: flo
         "tolerance": tolerance,
         "distinct_tolerance": distinct_tolerance,
     }
+    if "appropriateness" in aggregate:
+        base_on_task = float(base["appropriateness"].mean())
+        keep &= aggregate["appropriateness"] >= base_on_task - appropriateness_tolerance
+        result |= {"unsteered_appropriateness": base_on_task, "appropriateness_tolerance": appropriateness_tolerance}
+    ok = aggregate[keep]
     if ok.empty:
         return {**result, "cell": None, "reason": "no steered cell stays within the coherence tolerances"}
     best = ok.loc[ok["trait_mean"].idxmax()]

@@ -5,6 +5,11 @@
 * ``distinct_2``: unique word bigrams / all bigrams (low = repetitive).
 * ``trait:<persona>``: offline trait score (embedding proxy) per persona of the recipe.
 * ``originality``: offline creativity proxy against the prompt's subject.
+* ``guarded_originality``, ``appropriateness``, ``readability``: the guarded score
+  (``scoring.guarded``): originality that only on-topic, readable ideas earn, the mean on-task
+  weight and the share of readable ideas. On-task is the PMI under the embedded SmolLM2 with the
+  AUT context for AUT objects and a generic one for design questions. NaN where a text has no
+  subject.
 * ``projection:<persona>``: the change of the last block's residual at the last prompt token,
   caused by the cell's steering, projected on the unit persona vector at that block.
 """
@@ -19,8 +24,11 @@ import torch
 from billy_interp.core.forward import run_with_cache
 from billy_interp.core.model import SteerableModel, TokenBatch
 from billy_interp.core.steering import Steering
+from billy_interp.evaluation.relevance import guard
+from billy_interp.evaluation.tasks import task_subjects
 from billy_interp.scoring.creativity import score_response
 from billy_interp.scoring.embeddings import distinct_n, trait_scores
+from billy_interp.scoring.guarded import score_guarded
 from billy_interp.vectors.personas import Persona, shared_questions
 from billy_interp.vectors.vector import PersonaVector
 
@@ -54,8 +62,19 @@ def perplexities(
     return out
 
 
+def _guarded(subject: str, text: str) -> dict[str, float]:
+    if not subject:
+        return dict.fromkeys(("guarded_originality", "appropriateness", "readability"), float("nan"))
+    g = score_guarded(subject, text, **guard("aut" if subject in task_subjects("aut") else "design"))
+    return {
+        "guarded_originality": g.guarded_originality,
+        "appropriateness": g.appropriateness,
+        "readability": g.readability,
+    }
+
+
 def text_metrics(texts: Sequence[str], subjects: Sequence[str], personas: Sequence[Persona]) -> pd.DataFrame:
-    """distinct-2, originality and one trait column per persona, one row per text."""
+    """distinct-2, originality (proxy and guarded) and one trait column per persona, one row per text."""
     neutral = shared_questions().neutral_description
     frame = pd.DataFrame(
         {
@@ -63,6 +82,7 @@ def text_metrics(texts: Sequence[str], subjects: Sequence[str], personas: Sequen
             "originality": [score_response(s, t).originality for s, t in zip(subjects, texts)],
         }
     )
+    frame = pd.concat([frame, pd.DataFrame([_guarded(s, t) for s, t in zip(subjects, texts)])], axis=1)
     for persona in personas:
         frame[f"trait:{persona.name}"] = trait_scores(list(texts), persona.description, neutral).tolist()
     return frame

@@ -41,7 +41,7 @@ from torch import Tensor
 from billy_interp.core.layers import hook_sort_key
 from billy_interp.core.runners import Runner
 
-__all__ = ["PositionMode", "Steering", "PositionState", "steer", "steering_hooks", "active_steerings"]
+__all__ = ["PositionMode", "Steering", "PositionState", "steer", "unsteered", "steering_hooks", "active_steerings"]
 
 PositionMode = Literal["all", "prompt", "response"]
 _MODES = ("all", "prompt", "response")
@@ -268,3 +268,14 @@ def steer(
             if model.active_steerings[i] is steering:
                 del model.active_steerings[i]
                 break
+
+
+@contextlib.contextmanager
+def unsteered(model: Any) -> Iterator[None]:
+    """Suspend every enclosing ``steer(model, ...)`` block (for measurements of the plain model)."""
+    saved = list(getattr(model, "active_steerings", []))
+    model.active_steerings.clear()
+    try:
+        yield
+    finally:
+        model.active_steerings[:] = saved

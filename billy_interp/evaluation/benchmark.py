@@ -2,8 +2,10 @@
 
 * :func:`answer_items` asks every method to answer every task item it has not answered yet,
   appending each finished chunk to a JSONL resume log;
-* :func:`score` adds the offline proxy scores (and an LLM judge's, when given) and the per-idea
-  table; :func:`summarize` gives mean, std and a 95% bootstrap CI per task x method x metric;
+* :func:`score` adds the offline proxy scores, the guarded scores (originality that only
+  on-task, readable ideas earn, with appropriateness and readability beside it;
+  ``scoring.guarded``), an LLM judge's when given, and the per-idea table;
+* :func:`summarize` gives mean, std and a 95% bootstrap CI per task x method x metric;
   :func:`efficiency` gives per-query time, tokens, forward passes, calls and cost, with ratios to
   BILLY, over the items every method answered.
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -22,13 +25,16 @@ from tqdm.auto import tqdm
 
 from billy_interp.core.model import SteerableModel
 from billy_interp.evaluation.methods import Method
-from billy_interp.evaluation.tasks import TaskItem
+from billy_interp.evaluation.relevance import guard
+from billy_interp.evaluation.tasks import TaskItem, task_subjects
 from billy_interp.io import JsonlLog
 from billy_interp.scoring.creativity import PROXY_LABEL, score_response
+from billy_interp.scoring.guarded import GUARDED_LABEL, score_guarded
 
-__all__ = ["METRICS", "answer_items", "score", "summarize", "efficiency"]
+__all__ = ["METRICS", "GUARDED_METRICS", "answer_items", "score", "summarize", "efficiency"]
 
 METRICS = ("originality", "elaboration", "fluency", "flexibility")
+GUARDED_METRICS = ("guarded_originality", "appropriateness", "readability")
 
 
 def answer_items(
@@ -65,16 +71,34 @@ def answer_items(
     return pd.DataFrame(list(done.values()))
 
 
-def score(records: pd.DataFrame, judge=None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Offline scores per response (and judge scores if a judge is given), and the per-idea table."""
+def score(
+    records: pd.DataFrame, judge=None, on_task: Literal["pmi", "embedding"] = "pmi"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Offline scores per response (and judge scores if a judge is given), and the per-idea table.
+
+    ``on_task`` picks the guarded score's relevance: ``"pmi"`` (the default: LM PMI under the
+    embedded SmolLM2, soft weight; ``evaluation.relevance``) or ``"embedding"`` (no language
+    model: embedding relevance against the task's other subjects, 0/1 weight)."""
+    if on_task not in ("pmi", "embedding"):
+        raise ValueError(f"on_task must be 'pmi' or 'embedding', got {on_task!r}")
     rows, ideas = [], []
-    for _, rec in records.iterrows():
+    tasks = records["task"].unique()
+    if on_task == "pmi":
+        how = {task: guard(task) for task in tasks}
+    else:
+        how = {task: {"pool": task_subjects(task)} for task in tasks}
+    for _, rec in tqdm(records.iterrows(), total=len(records), desc="scoring"):
         s = score_response(rec["subject"], rec["response"])
+        g = score_guarded(rec["subject"], rec["response"], **how[rec["task"]])
         row = {
             "originality": s.originality,
             "elaboration": s.elaboration,
             "fluency": s.fluency,
             "flexibility": s.flexibility,
+            "guarded_originality": g.guarded_originality,
+            "appropriateness": g.appropriateness,
+            "readability": g.readability,
+            "valid_ideas": g.valid_ideas,
         }
         if judge is not None:
             for rubric in ("originality", "elaboration"):
@@ -104,7 +128,7 @@ def summarize(scored: pd.DataFrame, seed: int = 0, n_boot: int = 1000) -> pd.Dat
     a resumed run adds other tasks or methods to the table."""
     rows = []
     for (task, method), group in scored.groupby(["task", "method"], sort=True):
-        for metric in [m for m in (*METRICS, "judge_originality", "judge_elaboration") if m in group]:
+        for metric in [m for m in (*METRICS, *GUARDED_METRICS, "judge_originality", "judge_elaboration") if m in group]:
             values = group[metric].dropna().to_numpy(dtype=float)
             if len(values) == 0:
                 continue
@@ -120,10 +144,16 @@ def summarize(scored: pd.DataFrame, seed: int = 0, n_boot: int = 1000) -> pd.Dat
                     "std": values.std(ddof=1) if len(values) > 1 else 0.0,
                     "ci_low": np.quantile(boots, 0.025),
                     "ci_high": np.quantile(boots, 0.975),
-                    "scorer": "LLM judge" if metric.startswith("judge_") else PROXY_LABEL,
+                    "scorer": _scorer(metric),
                 }
             )
     return pd.DataFrame(rows)
+
+
+def _scorer(metric: str) -> str:
+    if metric.startswith("judge_"):
+        return "LLM judge"
+    return GUARDED_LABEL if metric in GUARDED_METRICS else PROXY_LABEL
 
 
 def efficiency(scored: pd.DataFrame, price_in: float, price_out: float, by_task: bool = False) -> pd.DataFrame:

@@ -19,7 +19,17 @@ from functools import cache
 from importlib import resources
 from typing import Literal
 
-__all__ = ["TaskName", "TASKS", "TaskItem", "TaskSet", "LIST_INSTRUCTION", "load_task", "sample_items", "design_tasks"]
+__all__ = [
+    "TaskName",
+    "TASKS",
+    "TaskItem",
+    "TaskSet",
+    "LIST_INSTRUCTION",
+    "load_task",
+    "sample_items",
+    "task_subjects",
+    "design_tasks",
+]
 
 TaskName = Literal["aut", "instances", "similarities", "scientific"]
 TASKS: tuple[TaskName, ...] = ("aut", "instances", "similarities", "scientific")
@@ -116,3 +126,9 @@ def sample_items(task: TaskSet, n: int | None = None, seed: int = 0) -> list[Tas
         raise ValueError(f"n must be >= 1, got {n}")
     chosen = sorted(random.Random(f"{task.name}:{seed}").sample(range(task.n_unique), n))
     return [task.items[i] for i in chosen]
+
+
+def task_subjects(task: TaskName) -> tuple[str, ...]:
+    """The distinct subjects of one task (objects for AUT, item texts otherwise): the reference
+    pool against which the guarded score judges whether an idea is about its own subject."""
+    return tuple(dict.fromkeys(item.subject for item in load_task(task).items))

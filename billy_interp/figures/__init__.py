@@ -16,7 +16,7 @@ from billy_interp.figures.geometry import (
 from billy_interp.figures.interaction import plot_interaction_projections, plot_interaction_residuals
 from billy_interp.figures.output import save_figure
 from billy_interp.figures.projection import plot_position_profile, plot_projection_panels, write_token_view
-from billy_interp.figures.stability import plot_stability
+from billy_interp.figures.stability import plot_stability, plot_stability_curve
 from billy_interp.figures.sweep import plot_sweep_heatmaps
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "plot_merge_part_cosines",
     "plot_pca_map",
     "plot_stability",
+    "plot_stability_curve",
     "plot_interaction_residuals",
     "plot_interaction_projections",
     "plot_projection_panels",

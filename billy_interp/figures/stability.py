@@ -6,7 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-__all__ = ["plot_stability"]
+__all__ = ["plot_stability", "plot_stability_curve"]
 
 _PANELS = (
     ("seed_cosine", "cosine between seeds (mean, 95% CI)"),
@@ -66,4 +66,54 @@ def plot_stability(table: pd.DataFrame, threshold: float = 0.9) -> go.Figure:
         fig.update_xaxes(title_text="paper layer (hidden-state index)", row=1, col=col)
     fig.add_hline(y=threshold, line={"dash": "dot", "color": "gray"}, row=1, col=1)
     fig.update_layout(title="persona-vector stability across extraction seeds", height=480, width=520 * len(panels))
+    return fig
+
+
+def plot_stability_curve(curve: pd.DataFrame, blocks: list[int], threshold: float = 0.9) -> go.Figure:
+    """Seed-to-seed cosine (95% CI over seed pairs) and held-out AUC against samples per prompt, one
+    line per persona and reported layer (from ``python -m billy_interp.stability_curve``), for
+    the response-mean pooling when the curve holds several."""
+    sub = curve[curve["block"].isin(blocks)]
+    if "pooling" in sub:
+        sub = sub[sub["pooling"] == "response_mean"]
+    if sub.empty:
+        raise ValueError(f"the curve has no rows at blocks {blocks}")
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        horizontal_spacing=0.08,
+        subplot_titles=["cosine between seeds (mean, 95% CI)", "held-out separation AUC"],
+    )
+    for (persona, layer), rows in sub.groupby(["persona", "paper_layer"]):
+        rows = rows.sort_values("k")
+        name = f"{persona}, layer {layer}"
+        fig.add_trace(
+            go.Scatter(
+                x=rows["k"],
+                y=rows["mean_cosine"],
+                name=name,
+                legendgroup=name,
+                mode="lines+markers",
+                error_y={
+                    "type": "data",
+                    "array": rows["ci_high"] - rows["mean_cosine"],
+                    "arrayminus": rows["mean_cosine"] - rows["ci_low"],
+                },
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=rows["k"], y=rows["heldout_auc"], name=name, legendgroup=name, showlegend=False, mode="lines+markers"
+            ),
+            row=1,
+            col=2,
+        )
+    fig.add_hline(y=threshold, line={"dash": "dot", "color": "gray"}, row=1, col=1)
+    for col in (1, 2):
+        fig.update_xaxes(title_text="samples per (question, instruction pair, sign)", row=1, col=col)
+    fig.update_yaxes(title_text="cosine", row=1, col=1)
+    fig.update_yaxes(title_text="AUC", row=1, col=2)
+    fig.update_layout(title="how many D+/D- samples make a persona vector reproducible", height=460, width=1100)
     return fig

@@ -53,12 +53,15 @@ class SweepConfig:
     n_prompts: int = field(default=4, metadata={"help": "prompts: half AUT objects, half neutral design tasks"})
     seed: int = field(default=0, metadata={"help": "prompt-sample seed"})
     max_new_tokens: int = field(default=40, metadata={"help": "greedy tokens per prompt and cell"})
-    batch_size: int = field(default=32, metadata={"help": "rows per generation micro-batch"})
-    cells_per_chunk: int = field(default=16, metadata={"help": "cells finished (and saved) together"})
+    batch_size: int = field(default=96, metadata={"help": "rows per generation micro-batch"})
+    cells_per_chunk: int = field(default=24, metadata={"help": "cells finished (and saved) together"})
     coherence_tolerance: float = field(
         default=1.5, metadata={"help": "recommended cell: perplexity <= tol x unsteered"}
     )
     distinct_tolerance: float = field(default=0.1, metadata={"help": "recommended cell: distinct-2 >= unsteered - tol"})
+    appropriateness_tolerance: float = field(
+        default=0.1, metadata={"help": "recommended cell: share of on-task ideas >= unsteered - tol"}
+    )
     model: str = field(default="embedded", metadata={"help": "HF name or path"})
     device: str = field(default="", metadata={"help": "e.g. cuda; empty = model default (cpu)"})
     dtype: str = field(default="float32", metadata={"help": "float32, bfloat16 or float16"})
@@ -176,6 +179,9 @@ def _sweep(config: SweepConfig, model: SteerableModel | None, out: Path, persona
         "perplexity",
         "distinct_2",
         "originality",
+        "guarded_originality",
+        "appropriateness",
+        "readability",
         "trait_mean",
         "projection_mean",
         *trait_cols,
@@ -183,12 +189,12 @@ def _sweep(config: SweepConfig, model: SteerableModel | None, out: Path, persona
     ]
     aggregate = results.groupby(["block", "paper_layer", "alpha"], as_index=False)[numeric].mean()
     write_csv(aggregate, out / "aggregate.csv")
-    best = recommend(aggregate, config.coherence_tolerance, config.distinct_tolerance)
+    best = recommend(aggregate, config.coherence_tolerance, config.distinct_tolerance, config.appropriateness_tolerance)
     write_json(best, out / "recommended.json")
     made_by = f"python -m billy_interp.layer_sweep ({out})"
     fig = plot_sweep_heatmaps(
         aggregate,
-        ["trait_mean", "projection_mean", "perplexity", "distinct_2", "originality"],
+        ["trait_mean", "projection_mean", "perplexity", "distinct_2", "guarded_originality", "appropriateness"],
         title=f"{config.recipe}: layer x alpha ({'relative' if config.relative else 'raw'} alpha grid)",
     )
     written = save_figure(fig, out / "figures" / "heatmaps", made_by)
@@ -199,7 +205,8 @@ def _sweep(config: SweepConfig, model: SteerableModel | None, out: Path, persona
             f"alpha {cell['alpha']:.3g} (relative {cell['relative_alpha']:.3g}): "
             f"trait {cell['trait_mean']:.3f} vs {best['unsteered_trait_mean']:.3f} "
             f"unsteered, perplexity {cell['perplexity']:.2f} vs {best['unsteered_perplexity']:.2f}, "
-            f"distinct-2 {cell['distinct_2']:.2f} vs {best['unsteered_distinct_2']:.2f}"
+            f"distinct-2 {cell['distinct_2']:.2f} vs {best['unsteered_distinct_2']:.2f}, "
+            f"on-task {cell['appropriateness']:.2f} vs {best['unsteered_appropriateness']:.2f}"
         )
     else:
         print(f"no recommended cell: {best['reason']}")

@@ -93,7 +93,9 @@ def _run_pair(model: SteerableModel, config: StabilityConfig, persona: str, seed
         batch_size=config.batch_size,
         filter=config.filter,
     )
-    run_dir = Path(config.run_dir) / model_slug(model.name) / f"{persona}-{'+'.join(settings.kinds())}-seed{seed}"
+    shipped = (settings.n_samples, settings.max_new_tokens) == (2, 64)  # the shipped vectors' logs keep their name
+    plan = "" if shipped else f"-n{settings.n_samples}-t{settings.max_new_tokens}"
+    run_dir = Path(config.run_dir) / model_slug(model.name) / f"{persona}-{'+'.join(settings.kinds())}-seed{seed}{plan}"
     result = extract_persona(model, load_persona(persona), settings, seed, run_dir)
     measures = per_seed_measures(result.pooled, result.table, result.auc, config.n_splits, config.n_boot, seed)
     measures.insert(0, "persona", persona)

@@ -87,6 +87,15 @@ def _components(sim: torch.Tensor, threshold: float) -> list[int]:
     return [find(i) for i in range(n)]
 
 
+def distinct_indices(similarity) -> list[int]:
+    """The first idea of each near-duplicate group (cosine >= DUPLICATE_COS), in order."""
+    keep: list[int] = []
+    for i in range(similarity.shape[0]):
+        if all(similarity[i, j] < DUPLICATE_COS for j in keep):
+            keep.append(i)
+    return keep
+
+
 def score_response(subject: str, text: str, embedder: Embedder | None = None) -> IdeaScores:
     """Originality, elaboration, fluency and flexibility of one answer about ``subject``."""
     embedder = embedder or get_embedder()
@@ -96,10 +105,7 @@ def score_response(subject: str, text: str, embedder: Embedder | None = None) ->
     cores = [core_idea(i) for i in ideas]
     emb = embedder.embed(cores)
     sim = emb @ emb.T
-    keep: list[int] = []
-    for i in range(len(cores)):  # first occurrence of each near-duplicate group
-        if all(sim[i, j] < DUPLICATE_COS for j in keep):
-            keep.append(i)
+    keep = distinct_indices(sim)
     distances = (1 - embedder.embed([subject]) @ emb[keep].T)[0]
     clusters = len(set(_components(sim[keep][:, keep], CLUSTER_COS)))
     return IdeaScores(

@@ -105,6 +105,7 @@ class PersonaExtraction:
     table: pd.DataFrame
     auc: pd.DataFrame
     pooled: Any = None  # response-mean residuals of every table row, [row, layer, d_model]
+    pooled_by: Any = None  # every pooling's residuals: {pooling: [row, layer, d_model]}
 
 
 def extract_persona(
@@ -168,7 +169,7 @@ def extract_persona(
     if not auc_table.empty:
         auc_table.insert(0, "persona", persona.name)
         auc_table.insert(1, "seed", seed)
-    return PersonaExtraction(persona.name, seed, vectors, table, auc_table, pooled["response_mean"])
+    return PersonaExtraction(persona.name, seed, vectors, table, auc_table, pooled["response_mean"], pooled)
 
 
 def extract_vector(
