@@ -9,7 +9,7 @@ prefill: exactly the loop of billy_interp 0.1.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from transformers import DynamicCache
 from transformers.generation.logits_process import NoRepeatNGramLogitsProcessor, TopPLogitsWarper
@@ -30,3 +30,13 @@ def before_speedups() -> Iterator[None]:
     finally:
         for name, value in saved.items():
             setattr(generation, name, value)
+
+
+def as_before(run: Callable[[], object]) -> Callable[[], None]:
+    """``run`` with the 0.1 decode loop, for a "before" row beside the current one."""
+
+    def before() -> None:
+        with before_speedups():
+            run()
+
+    return before

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import torch
-from baseline import before_speedups  # bench/baseline.py, beside this script
+from baseline import as_before  # bench/baseline.py, beside this script
 
 
 def _peak_mb() -> float:
@@ -90,10 +90,6 @@ def main(argv=None) -> dict:
     def ours():
         return generate(model, batch, GenerationConfig(max_new_tokens=n_new, do_sample=True, seed=0, stop_at_eos=False))
 
-    def before():
-        with before_speedups():
-            return ours()
-
     def hf():
         reference.generate(
             input_ids=batch.input_ids,
@@ -116,7 +112,7 @@ def main(argv=None) -> dict:
 
     runs = {
         "gen_ours": ours,
-        "gen_before": before,
+        "gen_before": as_before(ours),
         "gen_hf": hf,
         "act_ours": lambda: pool_table(model, table),
         "act_hf": lambda: reference(input_ids=full_ids, attention_mask=full_mask),

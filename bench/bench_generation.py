@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import torch
-from baseline import before_speedups  # bench/baseline.py, beside this script
+from baseline import as_before, before_speedups  # bench/baseline.py, beside this script
 
 from billy_interp.core.activations import collect_residuals, pooled_residuals
 from billy_interp.core.embedded import embedded_model_dir
@@ -175,12 +175,7 @@ def main(argv: list[str] | None = None) -> dict:
             return lambda: generate(model, batch, cfg, steering)
 
         now = ours("residual")
-
-        def before(run=now):
-            with before_speedups():
-                run()
-
-        runs = {"hf": hf, "ours": now, "before": before, "bridge": ours("bridge")}
+        runs = {"hf": hf, "ours": now, "before": as_before(now), "bridge": ours("bridge")}
         times = _compare(runs, args.repeats)
         rows.append(_row(f"greedy, batch {batch_size}, {n_new} new tokens", batch_size * n_new, times, limit))
 
@@ -208,11 +203,7 @@ def main(argv: list[str] | None = None) -> dict:
         def billy_now(batch=batch, billy=billy):
             generate(model, batch, billy, steering)
 
-        def billy_before(run=billy_now):
-            with before_speedups():
-                run()
-
-        times = _compare({"hf": hf_billy, "ours": billy_now, "before": billy_before}, args.repeats)
+        times = _compare({"hf": hf_billy, "ours": billy_now, "before": as_before(billy_now)}, args.repeats)
         rows.append(_row(f"BILLY decoding, batch {batch_size}, {n_new} new tokens", batch_size * n_new, times, limit))
 
     batch = model.encode_chat(_prompts(16))
