@@ -38,10 +38,11 @@ analyses: run
 	$(PY) -m billy_interp.geometry --out runs/geometry
 	$(PY) -m billy_interp.projection --out runs/projection
 	$(PY) -m billy_interp.interaction --out runs/interaction
-	$(PY) -m billy_interp.benchmark --task all --methods sa,sa_t1,mrp,billy,billy_tuned,discussion,control --tuned 2:8 --n 12 --max-new-tokens 160 --out runs/benchmark/main
-	$(PY) -m billy_interp.benchmark --task all --methods sa,sa_t1,mrp --matched-decoding --n 12 --max-new-tokens 160 --out runs/benchmark/matched
-	$(PY) -m billy_interp.benchmark --task aut --methods sa,sa_t1,mrp,billy,control,discussion --n 12 --max-new-tokens 160 --out runs/benchmark/timing
-	$(PY) -m billy_interp.benchmark --task aut --ablation --n 12 --max-new-tokens 160 --out runs/benchmark/ablation
+	$(PY) -m billy_interp.benchmark --task all --methods sa,sa_t1,mrp,billy,billy_tuned,discussion,control --tuned 2:8 --n 12 --max-new-tokens 160 --protocol discussion --out runs/benchmark/main
+	$(PY) -m billy_interp.benchmark --task all --methods sa,sa_t1,mrp --matched-decoding --n 12 --max-new-tokens 160 --protocol discussion --out runs/benchmark/matched
+	$(PY) -m billy_interp.benchmark --task aut --methods sa,sa_t1,mrp,billy,control,discussion --n 12 --max-new-tokens 160 --protocol discussion --out runs/benchmark/timing
+	$(PY) -m billy_interp.benchmark --task aut --ablation --n 12 --max-new-tokens 160 --protocol discussion --out runs/benchmark/ablation
+	$(PY) -m billy_interp.benchmark --task all --methods sa,sa_t1,mrp,billy,billy_published,control --n 12 --out runs/benchmark/paper
 	$(PY) -m billy_interp.compare --a runs/benchmark/main:billy --b runs/benchmark/main:control,runs/benchmark/main:sa_t1,runs/benchmark/main:discussion,runs/benchmark/main:mrp,runs/benchmark/matched:mrp,runs/benchmark/main:sa --metrics originality --out runs/compare
 	$(PY) -m billy_interp.stability --out runs/stability
 

@@ -41,6 +41,7 @@ MODULES = (
     "billy_interp.vectors.extraction",
     "billy_interp.vectors.extract",
     "billy_interp.evaluation.tasks",
+    "billy_interp.evaluation.protocol",
     "billy_interp.evaluation.methods",
     "billy_interp.evaluation.benchmark",
     "billy_interp.evaluation.relevance",

@@ -58,16 +58,17 @@ def test_benchmark_tables(tiny_model_dir, tiny_vectors, tmp_path):
 
 def test_resume_refuses_answers_made_with_other_settings(tiny_model_dir, tiny_vectors, tmp_path):
     out = tmp_path / "run"
-    _run(_argv(tiny_model_dir, tiny_vectors, out, "--methods", "sa,billy"))
+    _run(_argv(tiny_model_dir, tiny_vectors, out, "--methods", "mrp,billy"))
     config_before = (out / "config.json").read_text()
-    with pytest.raises(ValueError, match=r"holds sa answers made with other settings \(decoding differ"):
-        _run(_argv(tiny_model_dir, tiny_vectors, out, "--methods", "sa", "--matched-decoding"))
+    # (under the paper's protocol SA already samples with BILLY's penalties; MRP's temperature differs)
+    with pytest.raises(ValueError, match=r"holds mrp answers made with other settings \(decoding differ"):
+        _run(_argv(tiny_model_dir, tiny_vectors, out, "--methods", "mrp", "--matched-decoding"))
     with pytest.raises(ValueError, match=r"holds billy answers .*steering_source"):
         _run(_argv(tiny_model_dir, tiny_vectors, out, "--methods", "billy", "--alpha", "4"))
     assert (out / "config.json").read_text() == config_before  # a refused resume records nothing
     # Settings that do not change the method (batch size), or a new method, resume fine.
-    _run(_argv(tiny_model_dir, tiny_vectors, out, "--methods", "sa,sa_t1,billy", "--batch-size", "1"))
-    assert set(pd.read_csv(out / "responses.csv")["method"]) == {"sa", "sa_t1", "billy"}
+    _run(_argv(tiny_model_dir, tiny_vectors, out, "--methods", "mrp,sa_t1,billy", "--batch-size", "1"))
+    assert set(pd.read_csv(out / "responses.csv")["method"]) == {"mrp", "sa_t1", "billy"}
 
 
 def test_killed_benchmark_resumes_without_losing_finished_items(tiny_model_dir, tiny_vectors, tmp_path, monkeypatch):
@@ -268,11 +269,11 @@ def test_the_command_reports_a_refused_resume_in_one_line(tiny_model_dir, tiny_v
     from billy_interp.benchmark import main
 
     out = tmp_path / "run"
-    main(_argv(tiny_model_dir, tiny_vectors, out, "--methods", "sa"))
+    main(_argv(tiny_model_dir, tiny_vectors, out, "--methods", "mrp"))
     with pytest.raises(SystemExit) as exit_info:
-        main(_argv(tiny_model_dir, tiny_vectors, out, "--methods", "sa", "--matched-decoding"))
+        main(_argv(tiny_model_dir, tiny_vectors, out, "--methods", "mrp", "--matched-decoding"))
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1 and "holds sa answers made with other settings" in errors[0]
+    assert len(errors) == 1 and "holds mrp answers made with other settings" in errors[0]
     assert "Traceback" not in err

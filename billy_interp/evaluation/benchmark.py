@@ -31,10 +31,22 @@ from billy_interp.io import JsonlLog
 from billy_interp.scoring.creativity import PROXY_LABEL, score_response
 from billy_interp.scoring.guarded import GUARDED_LABEL, score_guarded
 
-__all__ = ["METRICS", "GUARDED_METRICS", "answer_items", "score", "summarize", "efficiency"]
+__all__ = [
+    "METRICS",
+    "GUARDED_METRICS",
+    "TURN_METRICS",
+    "answer_items",
+    "assistant_turns",
+    "score",
+    "summarize",
+    "efficiency",
+]
 
 METRICS = ("originality", "elaboration", "fluency", "flexibility")
 GUARDED_METRICS = ("guarded_originality", "appropriateness", "readability")
+# LLM Discussion under the paper's protocol: each assistant turn scored alone, then averaged
+TURN_METRICS = ("turn_originality", "turn_guarded_originality")
+JUDGE_METRICS = ("judge_originality", "judge_elaboration", "judge_turn_originality", "judge_turn_elaboration")
 
 
 def answer_items(
@@ -65,10 +77,19 @@ def answer_items(
                         **{k: v for k, v in asdict(result).items() if k != "transcript"},
                         "method": method_name,
                     }
+                    if result.transcript:  # LLM Discussion: keep every turn, for per-turn scoring
+                        record["turns"] = assistant_turns(result.transcript)
                     done[(task_name, method_name, item.item_id)] = record
                     new.append(record)
                 log.append(new)  # whole lines, one write per chunk
     return pd.DataFrame(list(done.values()))
+
+
+def assistant_turns(transcript: Sequence[Sequence[dict]]) -> list[str]:
+    """A discussion's assistant turns from its per-agent histories, round by round (agents in
+    order within a round): 4 agents x 5 rounds give 20 turns."""
+    per_agent = [[m["content"] for m in history if m["role"] == "assistant"] for history in transcript]
+    return [turn for rnd in zip(*per_agent) for turn in rnd]
 
 
 def score(
@@ -102,9 +123,12 @@ def score(
         }
         if judge is not None:
             for rubric in ("originality", "elaboration"):
-                result = judge.score(rubric, question=rec["prompt"], response=rec["response"])
+                result = judge.score(rubric, question=rec["prompt"], response=rec["response"], task=rec["task"])
                 row[f"judge_{rubric}"] = result.score
                 row[f"judge_{rubric}_failures"] = len(result.failures)
+        turns = rec.get("turns")
+        if isinstance(turns, list) and turns:
+            row.update(_turn_scores(rec, turns, how[rec["task"]], judge))
         rows.append(row)
         for core, orig in zip(s.cores, s.idea_originality):
             ideas.append(
@@ -121,6 +145,24 @@ def score(
     return scored, pd.DataFrame(ideas)
 
 
+def _turn_scores(rec, turns: list[str], guard_kwargs: dict, judge) -> dict:
+    """The paper's Discussion score: every assistant turn scored on its own, then averaged."""
+    proxy = [score_response(rec["subject"], t).originality for t in turns]
+    guarded = [score_guarded(rec["subject"], t, **guard_kwargs).guarded_originality for t in turns]
+    row = {"turn_originality": _mean(proxy), "turn_guarded_originality": _mean(guarded), "n_turns": len(turns)}
+    if judge is not None:
+        for rubric in ("originality", "elaboration"):
+            values = [judge.score(rubric, question=rec["prompt"], response=t, task=rec["task"]).score for t in turns]
+            row[f"judge_turn_{rubric}"] = _mean(values)
+    return row
+
+
+def _mean(values) -> float:
+    """Mean over the values that exist (None and NaN left out); NaN when none does."""
+    kept = [float(v) for v in values if v is not None and not np.isnan(v)]
+    return float(np.mean(kept)) if kept else float("nan")
+
+
 def summarize(scored: pd.DataFrame, seed: int = 0, n_boot: int = 1000) -> pd.DataFrame:
     """Tidy summary: task, method, metric, n, mean, std, ci_low, ci_high (95% bootstrap).
 
@@ -128,7 +170,7 @@ def summarize(scored: pd.DataFrame, seed: int = 0, n_boot: int = 1000) -> pd.Dat
     a resumed run adds other tasks or methods to the table."""
     rows = []
     for (task, method), group in scored.groupby(["task", "method"], sort=True):
-        for metric in [m for m in (*METRICS, *GUARDED_METRICS, "judge_originality", "judge_elaboration") if m in group]:
+        for metric in [m for m in (*METRICS, *GUARDED_METRICS, *TURN_METRICS, *JUDGE_METRICS) if m in group]:
             values = group[metric].dropna().to_numpy(dtype=float)
             if len(values) == 0:
                 continue
@@ -153,7 +195,7 @@ def summarize(scored: pd.DataFrame, seed: int = 0, n_boot: int = 1000) -> pd.Dat
 def _scorer(metric: str) -> str:
     if metric.startswith("judge_"):
         return "LLM judge"
-    return GUARDED_LABEL if metric in GUARDED_METRICS else PROXY_LABEL
+    return GUARDED_LABEL if metric in (*GUARDED_METRICS, "turn_guarded_originality") else PROXY_LABEL
 
 
 def efficiency(scored: pd.DataFrame, price_in: float, price_out: float, by_task: bool = False) -> pd.DataFrame:

@@ -47,10 +47,24 @@ __all__ = [
 ]
 
 METHOD_NAMES = ("sa", "sa_t1", "mrp", "discussion", "billy", "control")
+DEFAULT_MAX_NEW_TOKENS = 256  # where a protocol sets no budget
 
 
-def mrp_prompt(question: str, roles: Sequence[str] = paper.MRP_ROLES) -> str:
-    """One prompt that asks for several role perspectives (SA-MRP)."""
+def mrp_prompt(question: str, roles: Sequence[str] = paper.MRP_ROLES, style: str = "discussion") -> str:
+    """One prompt that asks for several role perspectives (SA-MRP). ``style="paper"``: the
+    paper's structure (each role with its specialty and mission, then the task, answered from
+    each perspective in turn); ``"discussion"``: our earlier prompt (one combined list)."""
+    if style == "paper":
+        lines = [
+            f"{k}. {ROLES[r].name.capitalize()}. Specialty: {ROLES[r].specialty}. Mission: {ROLES[r].mission}"
+            for k, r in enumerate(roles, 1)
+        ]
+        return (
+            f"Think about the question below from {len(roles)} professional perspectives:\n\n"
+            + "\n".join(lines)
+            + "\n\nAnswer from each of these perspectives in turn, each in its own voice.\n\n"
+            + question
+        )
     lines = [f"- {ROLES[r].name.capitalize()} (specialty: {ROLES[r].specialty}). {ROLES[r].mission}" for r in roles]
     return (
         "Answer the task below from the perspectives of these experts, then combine their ideas "
@@ -132,9 +146,13 @@ class MultiRolePrompt(Method):
     """One prompt asking for several role perspectives (SA-MRP)."""
 
     roles: tuple[str, ...] = paper.MRP_ROLES
+    style: str = "discussion"  # "paper": the paper's structure (see mrp_prompt)
 
     def prompts(self, items: Sequence[TaskItem]) -> list[str]:
-        return [mrp_prompt(item.prompt, self.roles) for item in items]
+        return [mrp_prompt(item.prompt, self.roles, self.style) for item in items]
+
+    def describe(self, model: SteerableModel | None = None) -> dict:
+        return {**super().describe(model), "style": self.style}
 
 
 @dataclass(frozen=True)
@@ -164,13 +182,14 @@ class Discussion(Method):
 
     rounds: int = paper.DISCUSSION_ROUNDS
     agents: tuple[str, ...] = paper.DISCUSSION_AGENTS
+    style: str = "discussion"  # "paper": others' answers shown anonymously, a numbered final list
 
     def __post_init__(self) -> None:
         if self.rounds < 1:
             raise ValueError(f"a discussion needs at least 1 round, got {self.rounds}")
 
     def describe(self, model: SteerableModel | None = None) -> dict:
-        return {**super().describe(model), "rounds": self.rounds}
+        return {**super().describe(model), "rounds": self.rounds, "style": self.style}
 
     def items_per_call(self, batch_size: int) -> int:
         return max(1, batch_size // len(self.agents))  # each item is one row per agent
@@ -223,16 +242,23 @@ class Discussion(Method):
                 f"{head}\nInitiate a discussion with the other agents to collectively complete the "
                 f"following task.\nTask: {item.prompt}\nShare your first ideas as a list."
             )
-        others = "\n\n".join(f"Agent {b + 1} ({agents[b].name}): {latest[b]}" for b in range(len(agents)) if b != a)
+        if self.style == "paper":  # the paper's fork does not say who said what
+            others = "\n\n".join(f"One agent's answer: {latest[b]}" for b in range(len(agents)) if b != a)
+        else:
+            others = "\n\n".join(f"Agent {b + 1} ({agents[b].name}): {latest[b]}" for b in range(len(agents)) if b != a)
         if rnd < self.rounds - 1:
             return (
                 f"{head}\nThese are the other agents' latest answers:\n\n{others}\n\nThe task is: {item.prompt}\n"
                 "Build on, question or combine their ideas and give your improved list."
             )
+        final = (
+            "Please finalize and present as many creative answers as possible, as a numbered list: 1. ... 2. ... 3. ..."
+            if self.style == "paper"
+            else "Please finalize and present a list of as many creative answers as possible."
+        )
         return (
             f"{head}\nThese are the other agents' latest answers:\n\n{others}\n\nThis is the last round of the "
-            f"discussion. Please finalize and present a list of as many creative answers as possible.\n"
-            f"Task: {item.prompt}"
+            f"discussion. {final}\nTask: {item.prompt}"
         )
 
 
@@ -243,7 +269,7 @@ def _render(model: SteerableModel, messages: list[dict]) -> str:
 def make_method(
     name: str,
     *,
-    max_new_tokens: int = 256,
+    max_new_tokens: int | None = None,
     seed: int = 0,
     batch_size: int = 16,
     steering: Steering | None = None,
@@ -251,15 +277,24 @@ def make_method(
     rounds: int = paper.DISCUSSION_ROUNDS,
     billy_temperature: float | None = None,
     source: dict | None = None,
+    protocol: str = "discussion",
 ) -> Method:
-    """The paper's configuration of a method by its CLI name. BILLY (and ``control``, and the
-    matched ``mrp`` / ``discussion``) sample at ``billy_temperature``; ``None`` reads the model's
-    default temperature when the method runs, as the paper did."""
+    """The configuration of a method by its CLI name under a protocol (``evaluation.protocol``).
+
+    ``max_new_tokens=None`` takes the protocol's budget for the method (256 where it sets none);
+    a number overrides it for every method. BILLY (and ``control``, and the matched or
+    protocol-penalised baselines) sample with BILLY's processors; BILLY, ``control`` and the
+    matched ``mrp`` / ``discussion`` at ``billy_temperature`` (``None``: the model's default
+    temperature when the method runs, as the paper did)."""
+    from billy_interp.evaluation.protocol import get_protocol
+
     if name not in METHOD_NAMES:
         raise ValueError(f"unknown method {name!r}; use one of {METHOD_NAMES}")
-    base = GenerationConfig(max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size, do_sample=True)
+    rules = get_protocol(protocol)
+    tokens = rules.budget(name, max_new_tokens or DEFAULT_MAX_NEW_TOKENS, override=max_new_tokens is not None)
+    base = GenerationConfig(max_new_tokens=tokens, seed=seed, batch_size=batch_size, do_sample=True)
     billy = GenerationConfig.billy(
-        max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size, temperature=billy_temperature or 1.0
+        max_new_tokens=tokens, seed=seed, batch_size=batch_size, temperature=billy_temperature or 1.0
     )
     own_temperature = {"sa": paper.SA_TEMPERATURE, "sa_t1": paper.SA_T1_TEMPERATURE}
     follows_model = billy_temperature is None
@@ -269,6 +304,9 @@ def make_method(
         temperature = own_temperature.get(name)
         decoding = replace(billy, temperature=temperature or billy.temperature)
         model_temperature = follows_model and temperature is None
+    elif rules.penalties_for_baselines and name in ("sa", "sa_t1", "mrp"):
+        decoding = replace(billy, temperature=own_temperature.get(name, paper.SA_TEMPERATURE))
+        model_temperature = False
     else:
         decoding, model_temperature = replace(base, temperature=own_temperature.get(name, paper.SA_TEMPERATURE)), False
     if name == "billy":
@@ -276,7 +314,7 @@ def make_method(
     if steering is not None:
         raise ValueError(f"method {name!r} is not steered; only billy takes a steering")
     if name == "mrp":
-        return MultiRolePrompt(name, decoding, model_temperature)
+        return MultiRolePrompt(name, decoding, model_temperature, style=rules.mrp_style)
     if name == "discussion":
-        return Discussion(name, decoding, model_temperature, rounds)
+        return Discussion(name, decoding, model_temperature, rounds, style=rules.discussion_style)
     return SingleAgent(name, decoding, model_temperature)

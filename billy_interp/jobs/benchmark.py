@@ -28,10 +28,12 @@ from billy_interp.core.loading import load_model
 from billy_interp.core.model import SteerableModel
 from billy_interp.evaluation.benchmark import answer_items, efficiency, score, summarize
 from billy_interp.evaluation.methods import METHOD_NAMES, Method, make_method
+from billy_interp.evaluation.protocol import PROTOCOL_NAMES, get_protocol
 from billy_interp.evaluation.tasks import TASKS, load_task, sample_items
 from billy_interp.io import JsonlLog, claim_run_dir, read_jsonl_log, record_run, write_csv, write_json
 from billy_interp.options import UsageError, parse_names
 from billy_interp.scoring.creativity import PROXY_LABEL
+from billy_interp.scoring.judge import JUDGE_PROTOCOLS
 from billy_interp.vectors.library import load_vectors
 from billy_interp.vectors.merging import MergeRecipe, merge, parse_recipe
 
@@ -59,8 +61,13 @@ class BenchmarkConfig:
         default="sa,sa_t1,mrp,discussion,billy",
         metadata={
             "help": "comma-separated: sa, sa_t1, mrp, discussion, billy, control (BILLY's decoding, "
-            "unsteered), billy_tuned"
+            "unsteered), billy_tuned, billy_published (the paper's code as published: steers with the "
+            "recipe's first vector only)"
         },
+    )
+    protocol: str = field(
+        default="paper",
+        metadata={"help": "paper (5-item prompts, the paper's budgets, MRP and Discussion) or discussion (open-ended)"},
     )
     n: int = field(default=20, metadata={"help": "items per task (deterministic subset)"})
     seed: int = field(default=0, metadata={"help": "subset and sampling seed"})
@@ -80,11 +87,17 @@ class BenchmarkConfig:
     )
     ablation: bool = field(default=False, metadata={"help": "BILLY with 1..7 merged personas instead of --methods"})
     matched_decoding: bool = field(default=False, metadata={"help": "give every method BILLY's decoding"})
-    max_new_tokens: int = field(default=256, metadata={"help": "tokens per answer (per turn in discussion)"})
+    max_new_tokens: int = field(
+        default=0,
+        metadata={"help": "tokens per answer (per turn in discussion) for every method; 0: the protocol's budgets"},
+    )
     rounds: int = field(default=paper.DISCUSSION_ROUNDS, metadata={"help": "LLM Discussion rounds"})
     batch_size: int = field(default=16, metadata={"help": "generation batch size"})
     judge_model: str = field(default="", metadata={"help": "also score with an OpenAI-compatible judge (1-5 rubric)"})
     judge_base_url: str = field(default="", metadata={"help": "judge URL (default: $OPENAI_BASE_URL)"})
+    judge_protocol: str = field(
+        default="", metadata={"help": "strict or paper (the paper's prompts and parsing); empty: follow --protocol"}
+    )
     judge_timeout: float = field(default=60.0, metadata={"help": "seconds to wait for one judge reply"})
     judge_retries: int = field(default=3, metadata={"help": "retries of a failed judge call (with backoff)"})
     score_only: bool = field(
@@ -97,7 +110,7 @@ class BenchmarkConfig:
 
     def __post_init__(self) -> None:
         for name in ("n", "max_new_tokens", "rounds", "batch_size", "judge_retries"):
-            if getattr(self, name) < (0 if name == "judge_retries" else 1):
+            if getattr(self, name) < (0 if name in ("judge_retries", "max_new_tokens") else 1):
                 raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.judge_timeout <= 0:
             raise UsageError(f"--judge-timeout must be > 0 seconds, got {self.judge_timeout}")
@@ -105,6 +118,10 @@ class BenchmarkConfig:
             available = load_task(task).n_unique  # type: ignore[arg-type]
             if self.n > available:
                 raise UsageError(f"--n {self.n}: task {task!r} has only {available} distinct items")
+        if self.judge_protocol not in ("", *JUDGE_PROTOCOLS):
+            raise UsageError(f"--judge-protocol {self.judge_protocol!r}: use strict or paper")
+        if self.protocol not in PROTOCOL_NAMES:
+            raise UsageError(f"--protocol {self.protocol!r}: use one of {', '.join(PROTOCOL_NAMES)}")
         self.method_names()
         parse_recipe(self.recipe)
 
@@ -114,7 +131,7 @@ class BenchmarkConfig:
     def method_names(self) -> list[str]:
         if self.ablation:
             return [f"billy_k{k}" for k in range(1, len(ABLATION_ORDER) + 1)]
-        names = parse_names(self.methods, "--methods", [*METHOD_NAMES, "billy_tuned"])
+        names = parse_names(self.methods, "--methods", [*METHOD_NAMES, "billy_tuned", "billy_published"])
         if "billy_tuned" in names:
             self.tuned_cell()
         return names
@@ -150,16 +167,22 @@ def _steering_specs(config: BenchmarkConfig) -> dict[str, dict | None]:
             f"billy_k{k}": spec(MergeRecipe.from_list(ABLATION_ORDER[:k]), config.paper_layer, config.alpha)
             for k in range(1, len(ABLATION_ORDER) + 1)
         }
+    recipe = parse_recipe(config.recipe)
     steered = {
-        "billy": lambda: spec(parse_recipe(config.recipe), config.paper_layer, config.alpha),
-        "billy_tuned": lambda: spec(parse_recipe(config.recipe), *config.tuned_cell()),
+        "billy": lambda: spec(recipe, config.paper_layer, config.alpha),
+        "billy_tuned": lambda: spec(recipe, *config.tuned_cell()),
+        # the published code loads every recipe vector but steers with the first one's only
+        "billy_published": lambda: spec(
+            MergeRecipe.from_list([next(iter(recipe.weights))]), config.paper_layer, config.alpha
+        ),
     }
     return {name: steered[name]() if name in steered else None for name in config.method_names()}
 
 
 def _method(model: SteerableModel, config: BenchmarkConfig, name: str, spec: dict | None) -> Method:
     common = dict(
-        max_new_tokens=config.max_new_tokens,
+        max_new_tokens=config.max_new_tokens or None,
+        protocol=config.protocol,
         seed=config.seed,
         batch_size=config.batch_size,
         matched_decoding=config.matched_decoding,
@@ -196,7 +219,12 @@ def _prepare_methods(model: SteerableModel, config: BenchmarkConfig, records: li
     specs = _steering_specs(config)
     methods = {name: _method(model, config, name, spec) for name, spec in specs.items()}
     described = {
-        name: {**method.describe(model), "model": config.model, "steering_source": specs[name]}
+        name: {
+            **method.describe(model),
+            "model": config.model,
+            "steering_source": specs[name],
+            "protocol": config.protocol,
+        }
         for name, method in methods.items()
     }
     _check_settings(Path(config.out), described, {r["method"] for r in records})
@@ -206,7 +234,11 @@ def _prepare_methods(model: SteerableModel, config: BenchmarkConfig, records: li
 def _generate(
     model: SteerableModel, config: BenchmarkConfig, methods: dict[str, Method], records: list[dict]
 ) -> pd.DataFrame:
-    items = {t: sample_items(load_task(t), config.n, config.seed) for t in config.tasks()}  # type: ignore[arg-type]
+    protocol = get_protocol(config.protocol)
+    items = {
+        t: protocol.items(sample_items(load_task(t), config.n, config.seed))  # type: ignore[arg-type]
+        for t in config.tasks()
+    }
     return answer_items(
         model, methods, items, JsonlLog(Path(config.out) / "responses.jsonl"), records, config.batch_size
     )
@@ -229,6 +261,7 @@ MAY_CHANGE = (
     "batch_size",
     "judge_model",
     "judge_base_url",
+    "judge_protocol",
     "judge_timeout",
     "judge_retries",
     "score_only",
@@ -287,11 +320,12 @@ def _tabulate(records: pd.DataFrame, config: BenchmarkConfig) -> pd.DataFrame:
                 base_url=config.judge_base_url or None,
                 timeout_seconds=config.judge_timeout,
                 max_retries=config.judge_retries,
+                protocol=config.judge_protocol or ("paper" if config.protocol == "paper" else "strict"),
             )
         )
     scored, ideas = score(records, judge)
     out = Path(config.out)
-    write_csv(scored, out / "responses.csv")
+    write_csv(scored.drop(columns=["turns"], errors="ignore"), out / "responses.csv")  # turns stay in the JSONL
     write_csv(ideas, out / "ideas.csv")
     summary = summarize(scored, config.seed)
     write_csv(summary, out / "summary.csv")

@@ -4,6 +4,7 @@
     python -m billy_interp.extract --persona all                        # the whole catalog
     python -m billy_interp.extract --persona-file my_persona.yaml
     python -m billy_interp.extract --persona futurist --seeds 0,1,2     # stability runs
+    python -m billy_interp.extract --persona futurist --preset paper    # the paper's extraction sizes
 
 For each persona it writes, under ``OUT/<model>/``: ``<persona>.safetensors`` (response-mean
 vector, the paper's), ``<persona>.prompt_mean.safetensors``, ``<persona>.last_prompt.safetensors``,
@@ -16,7 +17,7 @@ interruption.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from billy_interp.io import check_writable_dir, read_json, write_run_record
 from billy_interp.options import UsageError, parse_ints
 from billy_interp.paper import PAPER_PERSONAS
 from billy_interp.vectors.extract import (
+    EXTRACTION_PRESETS,
     PROVENANCE_FILE,
     ExtractionSettings,
     PersonaExtraction,
@@ -52,12 +54,33 @@ class ExtractConfig(ExtractionSettings):
     overwrite: bool = field(default=False, metadata={"help": "replace vector files that other settings made"})
     device: str = field(default="", metadata={"help": "e.g. cuda; empty = model default (cpu)"})
     dtype: str = field(default="float32", metadata={"help": "float32, bfloat16 or float16"})
+    preset: str = field(
+        default="",
+        metadata={
+            "help": "fast (the shipped vectors' settings) or paper (10 samples, 1,000 tokens, adaptive filter, "
+            "first 20 per side); options left at their defaults take the preset's values"
+        },
+    )
 
     def __post_init__(self) -> None:
+        if self.preset:
+            self._apply_preset()
         super().__post_init__()
         if bool(self.persona) == bool(self.persona_file):
             raise UsageError("give exactly one of --persona or --persona-file")
         self.seed_list()
+
+    def _apply_preset(self) -> None:
+        if self.preset not in EXTRACTION_PRESETS:
+            raise UsageError(f"--preset {self.preset!r}: use one of {', '.join(EXTRACTION_PRESETS)}")
+        defaults = {f.name: f.default for f in fields(ExtractionSettings)}
+        for name, value in EXTRACTION_PRESETS[self.preset].items():
+            given = getattr(self, name)
+            if given != defaults[name] and given != value:
+                raise UsageError(
+                    f"--{name.replace('_', '-')} {given} contradicts --preset {self.preset} ({value}); drop one"
+                )
+            object.__setattr__(self, name, value)  # frozen: the preset fills in the defaults once
 
     def personas(self) -> list[Persona]:
         if self.persona_file:

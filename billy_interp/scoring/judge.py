@@ -7,8 +7,17 @@ reasoning with ``[[X]]``. This client does the same with our own rubrics:
   both coherence >= 50);
 * originality and elaboration, 1-5 (TTCT definitions), for the creativity benchmark.
 
-Parsing is strict: exactly one distinct ``[[number]]`` (decimals allowed), clamped to the scale.
-A reply without one is a *failure*, reported per sample and never scored as 0. Calls retry with
+Two judging protocols (``JudgeConfig.protocol``):
+
+* ``strict`` (ours): the judge sees the task and the response; exactly one distinct
+  ``[[number]]`` (decimals allowed), clamped to the scale. A reply without one is a *failure*,
+  reported per sample and never scored as 0.
+* ``paper`` (the paper's evaluation code, for originality and elaboration): the judge sees only
+  the response, with a per-task rubric naming five anchors and asking to be demanding; the
+  score is the first ``[[n]]``, else the last ``(n)``, else the last stand-alone digit 1-5, and
+  a reply with none scores **0** (counted as a failure, and averaged in as 0, as the paper did).
+
+A judge server that cannot be reached raises under both protocols. Calls retry with
 exponential backoff; replies are cached on disk keyed by model, prompt, temperature and sample
 index, so reruns are free and reproducible. A server that is down raises :class:`JudgeError`
 naming the URL.
@@ -28,7 +37,19 @@ from typing import Any
 
 from billy_interp.io import atomic_write
 
-__all__ = ["JudgeConfig", "JudgeScore", "JudgeError", "Judge", "parse_score", "RUBRICS"]
+__all__ = [
+    "JudgeConfig",
+    "JudgeScore",
+    "JudgeError",
+    "Judge",
+    "parse_score",
+    "parse_paper_score",
+    "RUBRICS",
+    "PAPER_RUBRICS",
+    "JUDGE_PROTOCOLS",
+]
+
+JUDGE_PROTOCOLS = ("strict", "paper")
 
 _SCORE_RE = re.compile(r"\[\[\s*([-+]?\d+(?:\.\d+)?)\s*\]\]")
 
@@ -61,6 +82,36 @@ RUBRICS = {
         "Explain briefly, then end with the score as [[X]] (decimals allowed)."
     ),
 }
+# The paper's judge structure, in our words: response only, five named anchors, "be demanding".
+_PAPER_TASK_NOUNS = {
+    "aut": "alternative uses for an everyday object",
+    "instances": "examples that fit a category",
+    "similarities": "ways in which two things are alike",
+    "scientific": "solutions to a scientific problem",
+}
+_PAPER_ANCHORS = {
+    "originality": ("very common", "somewhat common", "moderately original", "very original", "extremely original"),
+    "elaboration": (
+        "very basic",
+        "somewhat elaborated",
+        "moderately elaborated",
+        "highly elaborated",
+        "exceptionally elaborated",
+    ),
+}
+PAPER_RUBRICS = {
+    criterion: (
+        f"You are judging the {criterion} of a list of {{task_noun}}. Rate the answers on a 1-5 scale: "
+        + "; ".join(f"{k} = {anchor}" for k, anchor in enumerate(anchors, 1))
+        + ". Look only at the answers themselves and ignore any framing text around them. Be demanding. "
+        "Explain briefly, then give the score as [[n]].\n\nThe response to judge:\n{response}"
+    )
+    for criterion, anchors in _PAPER_ANCHORS.items()
+}
+_PAPER_FIRST_DOUBLE = re.compile(r"\[\[(\d+)\]\]")
+_PAPER_PAREN = re.compile(r"\((\d+)\)")
+_PAPER_DIGIT = re.compile(r"\b([1-5])\b")
+
 SCALES = {"trait": (0.0, 100.0), "coherence": (0.0, 100.0), "originality": (1.0, 5.0), "elaboration": (1.0, 5.0)}
 
 
@@ -78,6 +129,19 @@ def parse_score(text: str, low: float | int, high: float | int) -> float:
     return float(min(high, max(low, values.pop())))
 
 
+def parse_paper_score(text: str) -> int | None:
+    """The paper's parsing: the first ``[[n]]``, else the last ``(n)``, else the last stand-alone
+    digit 1-5; ``None`` when there is none (the paper then scores 0). As in the paper, a number
+    inside ``[[ ]]`` or ``( )`` is taken as written, even outside 1-5."""
+    text = text or ""
+    if match := _PAPER_FIRST_DOUBLE.search(text):
+        return int(match.group(1))
+    for pattern in (_PAPER_PAREN, _PAPER_DIGIT):
+        if found := pattern.findall(text):
+            return int(found[-1])
+    return None
+
+
 @dataclass(frozen=True)
 class JudgeConfig:
     """Where and how to ask the judge. ``base_url``/``api_key`` default to OPENAI_BASE_URL/_API_KEY."""
@@ -91,6 +155,11 @@ class JudgeConfig:
     backoff_seconds: float = 1.0
     timeout_seconds: float = 60.0
     cache_dir: str | None = None
+    protocol: str = "strict"  # or "paper": the paper's prompts, parsing and failure rule
+
+    def __post_init__(self) -> None:
+        if self.protocol not in JUDGE_PROTOCOLS:
+            raise ValueError(f"judge protocol {self.protocol!r}: use one of {JUDGE_PROTOCOLS}")
 
     def resolved_base_url(self) -> str | None:
         return self.base_url or os.environ.get("OPENAI_BASE_URL")
@@ -161,8 +230,12 @@ class Judge:
         )
 
     def score(self, rubric: str, **fields: str) -> JudgeScore:
+        """Score one response on ``rubric``; fields fill the prompt (``question``, ``response``;
+        the paper protocol needs ``task``: aut, instances, similarities or scientific)."""
         if rubric not in RUBRICS:
             raise ValueError(f"unknown rubric {rubric!r}; use one of {sorted(RUBRICS)}")
+        if self.config.protocol == "paper" and rubric in PAPER_RUBRICS:
+            return self._score_paper(rubric, fields)
         prompt = RUBRICS[rubric].format(**fields)
         low, high = SCALES[rubric]
         samples: list[float | None] = []
@@ -175,3 +248,18 @@ class Judge:
                 failures.append(str(error))
         parsed = [s for s in samples if s is not None]
         return JudgeScore(statistics.fmean(parsed) if parsed else None, tuple(samples), tuple(failures))
+
+    def _score_paper(self, rubric: str, fields: dict) -> JudgeScore:
+        task = fields.get("task")
+        if task not in _PAPER_TASK_NOUNS:
+            raise ValueError(f"the paper's judge protocol needs task= one of {sorted(_PAPER_TASK_NOUNS)}, got {task!r}")
+        prompt = PAPER_RUBRICS[rubric].format(task_noun=_PAPER_TASK_NOUNS[task], response=fields["response"])
+        samples: list[float] = []
+        failures: list[str] = []
+        for sample in range(self.config.n_samples):
+            reply = self._ask(prompt, sample)
+            value = parse_paper_score(reply)
+            if value is None:
+                failures.append(f"no score in judge reply (scored 0, as the paper did): {reply[:120]!r}")
+            samples.append(float(value or 0))
+        return JudgeScore(statistics.fmean(samples), tuple(samples), tuple(failures))

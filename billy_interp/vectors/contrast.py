@@ -172,13 +172,22 @@ def filter_contrast(
     keep_per_side: int | None = None,
     enabled: bool = True,
     judge: Judge | None = None,
+    rule: str = "median",
+    keep: str = "ranked",
 ) -> pd.DataFrame:
     """Add trait/coherence scores and a ``kept`` flag with a ``filter_reason``.
 
     Offline rules (a proxy for the paper's judge filter): drop degenerate text; keep D+ rows
     whose trait score is at least the D- median and D- rows at most the D+ median (on the
     extract split only; eval rows are all kept so held-out AUC sees everything); then keep at
-    most ``keep_per_side`` rows per sign, the most (D+) or least (D-) trait-like first.
+    most ``keep_per_side`` rows per sign, the most (D+) or least (D-) trait-like first
+    (``keep="ranked"``) or the first in generation order (``keep="first"``, the paper's).
+
+    ``rule="adaptive"`` is the paper's adaptive thresholds (its multi-role vector code): D+ keeps
+    trait >= max(mid, D+ median), D- keeps trait <= min(mid, D- median), where ``mid`` is the
+    scale's midpoint (the judge's 50; 0 for the offline score, where 0 means "as close to the
+    persona as to a neutral assistant"); with the judge, when the D- median is above 70 the paper
+    asks D+ >= max(D+ median, 80) and D- <= D- median instead.
 
     With a ``judge``, the paper's rule replaces the offline one: D+ needs judge trait >= 50,
     D- trait < 50, both coherence >= 50; rows the judge could not score are dropped and say so.
@@ -196,33 +205,58 @@ def filter_contrast(
     if not enabled:
         return table
     extract = table["split"] == "extract"
+    if rule not in ("median", "adaptive") or keep not in ("ranked", "first"):
+        raise ValueError(f"filter rule must be median or adaptive and keep ranked or first, got {rule!r}, {keep!r}")
     if judge is not None:
-        return _judge_filter(table, persona, judge, extract, keep_per_side)
+        return _judge_filter(table, persona, judge, extract, keep_per_side, rule, keep)
     incoherent = extract & ~table["coherent"]
     table.loc[incoherent, "kept"] = False
     table.loc[incoherent, "filter_reason"] = [c.reason for c, bad in zip(checks, incoherent) if bad]
     live = extract & table["kept"]
     pos, neg = live & (table["sign"] == 1), live & (table["sign"] == -1)
-    if pos.any() and neg.any():
+    if pos.any() and neg.any() and rule == "adaptive":
+        _adaptive(table, pos, neg, "trait_score", midpoint=0.0, high=None)
+    elif pos.any() and neg.any():
         neg_median, pos_median = table.loc[neg, "trait_score"].median(), table.loc[pos, "trait_score"].median()
         weak = pos & (table["trait_score"] < neg_median)
         leaky = neg & (table["trait_score"] > pos_median)
         table.loc[weak, ["kept", "filter_reason"]] = [False, "D+ trait below D- median"]
         table.loc[leaky, ["kept", "filter_reason"]] = [False, "D- trait above D+ median"]
-    return _cap_per_side(table, extract, keep_per_side, "trait_score")
+    return _cap_per_side(table, extract, keep_per_side, "trait_score", keep)
 
 
-def _cap_per_side(table: pd.DataFrame, extract: pd.Series, keep_per_side: int | None, score: str) -> pd.DataFrame:
+def _adaptive(table: pd.DataFrame, pos: pd.Series, neg: pd.Series, score: str, midpoint: float, high) -> None:
+    """The paper's adaptive thresholds on ``score`` (see :func:`filter_contrast`), in place."""
+    pos_median, neg_median = table.loc[pos, score].median(), table.loc[neg, score].median()
+    if high is not None and neg_median > high:
+        pos_cut, neg_cut = max(pos_median, 80.0), neg_median
+    else:
+        pos_cut, neg_cut = max(midpoint, pos_median), min(midpoint, neg_median)
+    weak, leaky = pos & (table[score] < pos_cut), neg & (table[score] > neg_cut)
+    table.loc[weak, ["kept", "filter_reason"]] = [False, f"D+ trait below adaptive cut {pos_cut:.3g}"]
+    table.loc[leaky, ["kept", "filter_reason"]] = [False, f"D- trait above adaptive cut {neg_cut:.3g}"]
+
+
+def _cap_per_side(
+    table: pd.DataFrame, extract: pd.Series, keep_per_side: int | None, score: str, keep: str = "ranked"
+) -> pd.DataFrame:
     if keep_per_side is not None:
         for sign, ascending in ((1, False), (-1, True)):
             side = table[extract & table["kept"] & (table["sign"] == sign)]
-            excess = side.sort_values(score, ascending=ascending).index[keep_per_side:]
+            ordered = side if keep == "first" else side.sort_values(score, ascending=ascending)
+            excess = ordered.index[keep_per_side:]
             table.loc[excess, ["kept", "filter_reason"]] = [False, f"beyond keep_per_side={keep_per_side}"]
     return table
 
 
 def _judge_filter(
-    table: pd.DataFrame, persona: Persona, judge: Judge, extract: pd.Series, keep_per_side: int | None
+    table: pd.DataFrame,
+    persona: Persona,
+    judge: Judge,
+    extract: pd.Series,
+    keep_per_side: int | None,
+    rule: str = "median",
+    keep: str = "ranked",
 ) -> pd.DataFrame:
     trait, coherent, failures = [], [], []
     for _, row in table.iterrows():
@@ -247,6 +281,8 @@ def _judge_filter(
             reason = f"judge failed: {row['judge_failures']}"
         elif row["judge_coherence"] < 50:
             reason = f"judge coherence {row['judge_coherence']:.0f} < 50"
+        elif rule == "adaptive":
+            continue  # trait thresholds come from the medians, below
         elif row["sign"] == 1 and row["judge_trait"] < 50:
             reason = f"D+ judge trait {row['judge_trait']:.0f} < 50"
         elif row["sign"] == -1 and row["judge_trait"] >= 50:
@@ -254,7 +290,12 @@ def _judge_filter(
         else:
             continue
         table.loc[index, ["kept", "filter_reason"]] = [False, reason]
-    return _cap_per_side(table, extract, keep_per_side, "judge_trait")
+    if rule == "adaptive":
+        live = extract & table["kept"]
+        pos, neg = live & (table["sign"] == 1), live & (table["sign"] == -1)
+        if pos.any() and neg.any():
+            _adaptive(table, pos, neg, "judge_trait", midpoint=50.0, high=70.0)
+    return _cap_per_side(table, extract, keep_per_side, "judge_trait", keep)
 
 
 def table_hash(table: pd.DataFrame, columns: Sequence[str] = ("row_id", "system", "question", "response")) -> str:

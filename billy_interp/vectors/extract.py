@@ -42,6 +42,7 @@ __all__ = [
     "extract_vector",
     "save_extraction",
     "PROVENANCE_FILE",
+    "EXTRACTION_PRESETS",
 ]
 
 PROVENANCE_FILE = "{stem}.extract.json"  # sidecar: the settings that made a persona's files
@@ -64,6 +65,12 @@ class ExtractionSettings:
     judge_model: str = field(default="", metadata={"help": "LLM judge model for filtering (empty = offline filter)"})
     judge_base_url: str = field(default="", metadata={"help": "OpenAI-compatible URL (default: $OPENAI_BASE_URL)"})
     keep_per_side: int = field(default=0, metadata={"help": "cap kept rows per sign (paper: 20); 0 = no cap"})
+    filter_rule: str = field(
+        default="median", metadata={"help": "median (ours) or adaptive (the paper's adaptive thresholds)"}
+    )
+    keep_order: str = field(
+        default="ranked", metadata={"help": "which rows the cap keeps: ranked (most trait-like) or first (paper)"}
+    )
     batch_size: int = field(default=16, metadata={"help": "generation and activation batch size"})
 
     def __post_init__(self) -> None:
@@ -74,6 +81,10 @@ class ExtractionSettings:
             raise UsageError("--n-eval-samples and --keep-per-side must be >= 0")
         if self.temperature <= 0:
             raise UsageError(f"--temperature must be > 0, got {self.temperature}")
+        if self.filter_rule not in ("median", "adaptive"):
+            raise UsageError(f"--filter-rule {self.filter_rule!r}: use median or adaptive")
+        if self.keep_order not in ("ranked", "first"):
+            raise UsageError(f"--keep-order {self.keep_order!r}: use ranked or first")
         self.kinds()
 
     def kinds(self) -> tuple[str, ...]:
@@ -91,8 +102,29 @@ class ExtractionSettings:
         )
 
     def decisive(self) -> dict[str, Any]:
-        """The settings that decide a vector (batch size does not)."""
-        return {f.name: getattr(self, f.name) for f in fields(ExtractionSettings) if f.name != "batch_size"}
+        """The settings that decide a vector (batch size does not; the filter rule and keep order
+        only when they differ from ours, so the provenance of earlier vectors still matches)."""
+        decisive = {f.name: getattr(self, f.name) for f in fields(ExtractionSettings) if f.name != "batch_size"}
+        for name, ours in (("filter_rule", "median"), ("keep_order", "ranked")):
+            if decisive[name] == ours:
+                del decisive[name]
+        return decisive
+
+
+# Presets: ``fast`` is the shipped vectors' recipe (minutes per persona on a CPU); ``paper`` is
+# the paper's extraction (10 samples per instruction pair and question at T = 1, up to 1,000
+# tokens, the adaptive filter, the first 20 kept rows per side).
+EXTRACTION_PRESETS = {
+    "fast": {},
+    "paper": {
+        "n_samples": 10,
+        "max_new_tokens": 1000,
+        "temperature": 1.0,
+        "keep_per_side": 20,
+        "filter_rule": "adaptive",
+        "keep_order": "first",
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -121,7 +153,13 @@ def extract_persona(
 
         judge = Judge(JudgeConfig(model=config.judge_model, base_url=config.judge_base_url or None))
     table = filter_contrast(
-        table, persona, keep_per_side=config.keep_per_side or None, enabled=config.filter, judge=judge
+        table,
+        persona,
+        keep_per_side=config.keep_per_side or None,
+        enabled=config.filter,
+        judge=judge,
+        rule=config.filter_rule,
+        keep=config.keep_order,
     )
     table = table[table["response_tokens"] > 0].reset_index(drop=True)
     train = (table["split"] == "extract") & table["kept"]
