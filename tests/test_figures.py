@@ -1,3 +1,4 @@
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -217,6 +218,7 @@ def test_build_rebuilds_from_run_dirs_and_lists_missing_ones(tmp_path):
         sweep_dir=absent,
         geometry_dir=absent,
         stability_dir=absent,
+        stability_curve_dir=absent,
         compare_dir=absent,
         out=str(tmp_path / "figs"),
     )
@@ -245,6 +247,7 @@ def test_a_rebuild_without_some_runs_keeps_their_figures_in_the_index(tmp_path):
         sweep_dir=absent,
         geometry_dir=absent,
         stability_dir=absent,
+        stability_curve_dir=absent,
         compare_dir=absent,
         out=str(figs),
     )
@@ -263,3 +266,29 @@ def test_a_rebuild_without_some_runs_keeps_their_figures_in_the_index(tmp_path):
     (figs / "fig2_ablation.html").unlink()
     build(FiguresConfig(benchmark_dir=str(bench), ablation_dir=absent, **dirs))
     assert "fig2_ablation" not in set(pd.read_csv(figs / "index.csv")["name"])
+
+
+def test_build_includes_the_stability_curve_from_its_run(tmp_path):
+    run = tmp_path / "curve"
+    run.mkdir()
+    rows = [
+        {
+            "block": b,
+            "paper_layer": b + 1,
+            "persona": "futurist",
+            "k": k,
+            "pooling": "response_mean",
+            "mean_cosine": 0.8 + 0.01 * k,
+            "ci_low": 0.7,
+            "ci_high": 0.9,
+            "heldout_auc": 0.8,
+        }
+        for b in (1, 19)
+        for k in (2, 4)
+    ]
+    pd.DataFrame(rows).to_csv(run / "curve.csv", index=False)
+    (run / "command.txt").write_text("python -m billy_interp.stability_curve\n")
+    absent = str(tmp_path / "absent")
+    others = [f.name for f in fields(FiguresConfig) if f.name.endswith("_dir") and f.name != "stability_curve_dir"]
+    index = build(FiguresConfig(**dict.fromkeys(others, absent), stability_curve_dir=str(run), out=str(tmp_path / "f")))
+    assert list(index["name"]) == ["stability_curve"] and (tmp_path / "f" / "stability_curve.html").is_file()

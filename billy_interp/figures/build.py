@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from billy_interp.core.layers import paper_layer_to_block
 from billy_interp.figures.benchmark import plot_ablation, plot_efficiency, plot_method_scores, plot_paired_differences
 from billy_interp.figures.geometry import (
     plot_cosine_slider,
@@ -38,7 +39,7 @@ from billy_interp.figures.geometry import (
 from billy_interp.figures.interaction import plot_interaction_projections, plot_interaction_residuals
 from billy_interp.figures.output import save_figure
 from billy_interp.figures.projection import plot_position_profile, plot_projection_panels
-from billy_interp.figures.stability import plot_stability
+from billy_interp.figures.stability import plot_stability, plot_stability_curve
 from billy_interp.figures.sweep import plot_sweep_heatmaps
 from billy_interp.io import atomic_write, write_csv
 
@@ -65,6 +66,7 @@ class FiguresConfig:
     sweep_dir: str = field(default="runs/layer_sweep", metadata={"help": "layer_sweep run"})
     geometry_dir: str = field(default="runs/geometry", metadata={"help": "geometry run"})
     stability_dir: str = field(default="runs/stability", metadata={"help": "stability run"})
+    stability_curve_dir: str = field(default="runs/stability_curve", metadata={"help": "stability_curve run"})
     compare_dir: str = field(default="runs/compare", metadata={"help": "compare run (paired differences)"})
     out: str = field(default="figures", metadata={"help": "output directory"})
     strict: bool = field(default=False, metadata={"help": "fail when a run directory is missing"})
@@ -260,6 +262,14 @@ def build(config: FiguresConfig) -> pd.DataFrame:
     if run := run_dir(config.stability_dir, "stability.csv"):
         stab = pd.read_csv(run / "stability.csv")
         emit("stability", run, lambda: plot_stability(stab), "stability across seeds")
+    if run := run_dir(config.stability_curve_dir, "curve.csv"):
+        curve = pd.read_csv(run / "curve.csv")
+        emit(
+            "stability_curve",
+            run,
+            lambda: plot_stability_curve(curve, [paper_layer_to_block(20), paper_layer_to_block(2)], 0.9),
+            "seed cosine and held-out AUC against samples per prompt",
+        )
     if missing and config.strict:
         raise FileNotFoundError("missing runs: " + ", ".join(missing))
     built = pd.DataFrame(index, columns=INDEX_COLUMNS)

@@ -6,8 +6,12 @@ working directory and from an installed wheel::
 
     vectors = load_vectors(["creative_professional", "futurist"])          # shipped, embedded model
     vectors = load_vectors(["ocean_scientist"], source="runs/vectors/SmolLM2-135M-Instruct")
+    vectors = load_vectors(["futurist"], source="shipped:n8")                # a shipped variant
 
-Shipped files are read-only: extraction never writes there.
+A shipped model folder may hold variants in sub-folders (``n8``: the default recipe's three
+personas re-extracted with 8 samples per question and instruction pair, seed cosine >= 0.9 at
+paper layer 20; see docs/vectors.md). ``source="shipped:<variant>"`` (also on the command line,
+``--vectors-dir shipped:n8``) reads one. Shipped files are read-only: extraction never writes there.
 """
 
 from __future__ import annotations
@@ -29,6 +33,9 @@ __all__ = [
     "resolve_source",
     "load_vectors",
 ]
+
+
+SHIPPED_PREFIX = "shipped:"
 
 
 def shipped_vectors_root() -> Path:
@@ -60,6 +67,14 @@ def vector_names(directory: str | Path) -> list[str]:
 def resolve_source(source: str | Path | None, model: Any | None = None, option: str = "source") -> Path:
     """The directory to read vectors from: ``source`` if given, else the vectors shipped for the
     model (the embedded one when ``model`` is None)."""
+    if source and str(source).startswith(SHIPPED_PREFIX):
+        base = resolve_source(None, model, option)
+        variant = str(source)[len(SHIPPED_PREFIX) :]
+        directory = base / variant
+        if not variant or "/" in variant or not directory.is_dir():
+            available = sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith("_"))
+            raise VectorFileError(f"{option}: no shipped variant {variant!r} for {base.name}; shipped: {available}")
+        return directory
     if source:
         directory = Path(source).expanduser()
         if not directory.is_dir():
