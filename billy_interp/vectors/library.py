@@ -6,12 +6,13 @@ working directory and from an installed wheel::
 
     vectors = load_vectors(["creative_professional", "futurist"])          # shipped, embedded model
     vectors = load_vectors(["ocean_scientist"], source="runs/vectors/SmolLM2-135M-Instruct")
-    vectors = load_vectors(["futurist"], source="shipped:n8")                # a shipped variant
+    vectors = load_vectors(["futurist"], source="shipped:stable")            # a shipped variant
 
-A shipped model folder may hold variants in sub-folders (``n8``: the default recipe's three
-personas re-extracted with 8 samples per question and instruction pair, seed cosine >= 0.9 at
-paper layer 20; see docs/vectors.md). ``source="shipped:<variant>"`` (also on the command line,
-``--vectors-dir shipped:n8``) reads one. Shipped files are read-only: extraction never writes there.
+A shipped model folder may hold variants in sub-folders (``stable``: the default recipe's three
+personas re-extracted with the samples per prompt that the stability curve needs for seed cosine
+>= 0.9 at paper layer 20: 8 for the futurist and environmentalist, 12 for the creative
+professional; see docs/vectors.md). ``source="shipped:<variant>"`` (also on the command line,
+``--vectors-dir shipped:stable``) reads one. Shipped files are read-only: extraction never writes there.
 """
 
 from __future__ import annotations
