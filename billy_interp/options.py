@@ -65,3 +65,9 @@ def parse_names(text: str, option: str, known: tuple[str, ...] | list[str] | Non
                 hint = f"; did you mean {close[0]!r}?" if close else f"; use any of {', '.join(known)}"
                 raise UsageError(f"{option}: unknown {name!r}{hint}")
     return names
+
+
+VECTORS_DIR_HELP = (
+    "directory of <persona>.safetensors (empty: the shipped vectors; shipped:stable: the shipped variant "
+    "re-extracted with the samples the stability curve supports)"
+)

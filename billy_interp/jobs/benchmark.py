@@ -31,7 +31,7 @@ from billy_interp.evaluation.methods import METHOD_NAMES, Method, make_method
 from billy_interp.evaluation.protocol import PROTOCOL_NAMES, get_protocol
 from billy_interp.evaluation.tasks import TASKS, load_task, sample_items
 from billy_interp.io import JsonlLog, claim_run_dir, read_jsonl_log, record_run, write_csv, write_json
-from billy_interp.options import UsageError, parse_names
+from billy_interp.options import VECTORS_DIR_HELP, UsageError, parse_names
 from billy_interp.scoring.creativity import PROXY_LABEL
 from billy_interp.scoring.judge import JUDGE_PROTOCOLS
 from billy_interp.vectors.library import load_vectors
@@ -74,7 +74,7 @@ class BenchmarkConfig:
     model: str = field(default="embedded", metadata={"help": "HF name or path"})
     device: str = field(default="", metadata={"help": "e.g. cuda; empty = model default (cpu)"})
     dtype: str = field(default="float32", metadata={"help": "float32, bfloat16 or float16"})
-    vectors_dir: str = field(default="", metadata={"help": "persona vectors for BILLY (empty: shipped)"})
+    vectors_dir: str = field(default="", metadata={"help": VECTORS_DIR_HELP})
     recipe: str = field(default=paper.PAPER_RECIPE_TEXT, metadata={"help": "BILLY merge recipe"})
     paper_layer: int = field(default=paper.PAPER_LAYER, metadata={"help": "steering layer, hidden-state index"})
     alpha: float = field(default=paper.PAPER_ALPHA, metadata={"help": "raw steering strength"})

@@ -20,6 +20,7 @@ from billy_interp.core.generation import GenerationConfig, generate
 from billy_interp.core.loading import load_model
 from billy_interp.core.model import SteerableModel
 from billy_interp.io import claim_run_dir, write_csv
+from billy_interp.options import VECTORS_DIR_HELP
 from billy_interp.vectors.library import load_vectors
 from billy_interp.vectors.merging import merge, parse_recipe
 
@@ -41,7 +42,7 @@ class DemoConfig:
         default=paper.PAPER_LAYER, metadata={"help": "hidden-state index; 20 = blocks.19.hook_resid_post"}
     )
     alpha: float = field(default=paper.PAPER_ALPHA, metadata={"help": "raw steering strength (paper: 2)"})
-    vectors_dir: str = field(default="", metadata={"help": "persona vectors (empty: the shipped ones)"})
+    vectors_dir: str = field(default="", metadata={"help": VECTORS_DIR_HELP})
     max_new_tokens: int = field(default=80, metadata={"help": "tokens per answer"})
     seed: int = field(default=0, metadata={"help": "sampling seed"})
     out: str = field(default="runs/demo", metadata={"help": "run directory"})

@@ -29,7 +29,7 @@ from billy_interp.figures import (
     save_figure,
 )
 from billy_interp.io import claim_run_dir, write_csv
-from billy_interp.options import UsageError, parse_ints
+from billy_interp.options import VECTORS_DIR_HELP, UsageError, parse_ints
 from billy_interp.vectors.library import load_vectors
 from billy_interp.vectors.merging import parse_recipe
 
@@ -40,7 +40,7 @@ __all__ = ["GeometryConfig", "run_geometry"]
 class GeometryConfig:
     """Cosines, norms, merged-vs-parts and a PCA map of persona vectors across layers."""
 
-    vectors_dir: str = field(default="", metadata={"help": "directory of <persona>.safetensors (empty: shipped)"})
+    vectors_dir: str = field(default="", metadata={"help": VECTORS_DIR_HELP})
     recipe: str = field(default=paper.PAPER_RECIPE_TEXT, metadata={"help": "merge recipe for merged-vs-parts"})
     layers: str = field(default="2,10,20,28", metadata={"help": "paper layers for the small multiples"})
     pca_layer: int = field(default=paper.PAPER_LAYER, metadata={"help": "paper layer of the PCA map"})

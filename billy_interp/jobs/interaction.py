@@ -30,7 +30,7 @@ from billy_interp.core.model import SteerableModel
 from billy_interp.evaluation.tasks import design_tasks
 from billy_interp.figures import plot_interaction_projections, plot_interaction_residuals, save_figure
 from billy_interp.io import claim_run_dir, write_csv
-from billy_interp.options import UsageError, parse_floats, parse_names
+from billy_interp.options import VECTORS_DIR_HELP, UsageError, parse_floats, parse_names
 from billy_interp.vectors.library import load_vectors
 from billy_interp.vectors.merging import merge, parse_recipe
 
@@ -53,7 +53,7 @@ class InteractionConfig:
     model: str = field(default="embedded", metadata={"help": "HF name or path"})
     device: str = field(default="", metadata={"help": "e.g. cuda; empty = model default (cpu)"})
     dtype: str = field(default="float32", metadata={"help": "float32, bfloat16 or float16"})
-    vectors_dir: str = field(default="", metadata={"help": "persona vectors (empty: the shipped ones)"})
+    vectors_dir: str = field(default="", metadata={"help": VECTORS_DIR_HELP})
     out: str = field(default="runs/interaction", metadata={"help": "output directory"})
     force: bool = field(default=False, metadata={"help": "if --out holds another run, start fresh in a sub-directory"})
 

@@ -31,7 +31,7 @@ from billy_interp.core.loading import load_model
 from billy_interp.core.model import SteerableModel
 from billy_interp.figures import plot_sweep_heatmaps, save_figure
 from billy_interp.io import JsonlLog, claim_run_dir, write_csv, write_json
-from billy_interp.options import UsageError, parse_floats, parse_ints
+from billy_interp.options import VECTORS_DIR_HELP, UsageError, parse_floats, parse_ints
 from billy_interp.vectors.library import load_vectors
 from billy_interp.vectors.merging import merge, parse_recipe
 from billy_interp.vectors.personas import load_persona
@@ -65,7 +65,7 @@ class SweepConfig:
     model: str = field(default="embedded", metadata={"help": "HF name or path"})
     device: str = field(default="", metadata={"help": "e.g. cuda; empty = model default (cpu)"})
     dtype: str = field(default="float32", metadata={"help": "float32, bfloat16 or float16"})
-    vectors_dir: str = field(default="", metadata={"help": "persona vectors (empty: the shipped ones)"})
+    vectors_dir: str = field(default="", metadata={"help": VECTORS_DIR_HELP})
     out: str = field(default="runs/layer_sweep", metadata={"help": "run directory (resumable)"})
     force: bool = field(default=False, metadata={"help": "if --out holds another run, start fresh in a sub-directory"})
 

@@ -20,7 +20,7 @@ from typing import Literal
 
 from billy_interp.core.layers import hook_name, paper_layer_to_block
 from billy_interp.core.loading import model_shape
-from billy_interp.options import UsageError
+from billy_interp.options import VECTORS_DIR_HELP, UsageError
 from billy_interp.paper import PAPER_LAYER, PAPER_RECIPE_TEXT
 from billy_interp.vectors.formats import VectorFileError, export_gguf, export_pt, load_vector, save_vector
 from billy_interp.vectors.merging import load_recipe_vectors, merge, parse_recipe
@@ -42,7 +42,7 @@ class MergeConfig:
     method: Literal["mean", "weighted", "sum", "unit_mean", "gram_schmidt"] = field(
         default="mean", metadata={"help": "merge method"}
     )
-    vectors_dir: str = field(default="", metadata={"help": "where <persona>.safetensors live (empty: shipped)"})
+    vectors_dir: str = field(default="", metadata={"help": VECTORS_DIR_HELP})
     model: str = field(default="embedded", metadata={"help": "model the vectors must fit (its config only is read)"})
     n_layers: int = field(default=0, metadata={"help": "depth of .pt inputs (0: from the other inputs)"})
     out: str = field(default="runs/merged/merged.safetensors", metadata={"help": "output safetensors path"})

@@ -30,7 +30,7 @@ from billy_interp.core.loading import load_model
 from billy_interp.core.model import SteerableModel
 from billy_interp.figures import plot_position_profile, plot_projection_panels, save_figure, write_token_view
 from billy_interp.io import claim_run_dir, write_csv
-from billy_interp.options import UsageError, parse_names
+from billy_interp.options import VECTORS_DIR_HELP, UsageError, parse_names
 from billy_interp.vectors.library import load_vectors, resolve_source, vector_names
 
 __all__ = ["ProjectionConfig", "run_projection"]
@@ -54,7 +54,7 @@ class ProjectionConfig:
     model: str = field(default="embedded", metadata={"help": "HF name or path"})
     device: str = field(default="", metadata={"help": "e.g. cuda; empty = model default (cpu)"})
     dtype: str = field(default="float32", metadata={"help": "float32, bfloat16 or float16"})
-    vectors_dir: str = field(default="", metadata={"help": "persona vectors (empty: the shipped ones)"})
+    vectors_dir: str = field(default="", metadata={"help": VECTORS_DIR_HELP})
     out: str = field(default="runs/projection", metadata={"help": "output directory"})
     force: bool = field(default=False, metadata={"help": "if --out holds another run, start fresh in a sub-directory"})
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from billy_interp.io import command_line, write_text
+from billy_interp.options import VECTORS_DIR_HELP
 from billy_interp.vectors.library import resolve_source
 
 __all__ = ["ReportConfig", "summarize", "compare_question_kinds", "run_vector_report"]
@@ -23,7 +24,7 @@ __all__ = ["ReportConfig", "summarize", "compare_question_kinds", "run_vector_re
 class ReportConfig:
     """Summarise held-out AUCs of extracted vectors into Markdown."""
 
-    vectors_dir: str = field(default="", metadata={"help": "extract output folder (empty: the shipped vectors)"})
+    vectors_dir: str = field(default="", metadata={"help": VECTORS_DIR_HELP})
     out: str = field(default="docs/vectors.md", metadata={"help": "Markdown file to write"})
     paper_layer: int = field(default=20, metadata={"help": "hidden-state index reported separately"})
     threshold: float = field(default=0.9, metadata={"help": "AUC called 'separates'"})
