@@ -291,7 +291,7 @@ def make_method(
     if name not in METHOD_NAMES:
         raise ValueError(f"unknown method {name!r}; use one of {METHOD_NAMES}")
     rules = get_protocol(protocol)
-    tokens = rules.budget(name, max_new_tokens or DEFAULT_MAX_NEW_TOKENS, override=max_new_tokens is not None)
+    tokens = max_new_tokens if max_new_tokens is not None else rules.budget(name, DEFAULT_MAX_NEW_TOKENS)
     base = GenerationConfig(max_new_tokens=tokens, seed=seed, batch_size=batch_size, do_sample=True)
     billy = GenerationConfig.billy(
         max_new_tokens=tokens, seed=seed, batch_size=batch_size, temperature=billy_temperature or 1.0
@@ -314,7 +314,7 @@ def make_method(
     if steering is not None:
         raise ValueError(f"method {name!r} is not steered; only billy takes a steering")
     if name == "mrp":
-        return MultiRolePrompt(name, decoding, model_temperature, style=rules.mrp_style)
+        return MultiRolePrompt(name, decoding, model_temperature, style=rules.style)
     if name == "discussion":
-        return Discussion(name, decoding, model_temperature, rounds, style=rules.discussion_style)
+        return Discussion(name, decoding, model_temperature, rounds, style=rules.style)
     return SingleAgent(name, decoding, model_temperature)

@@ -47,16 +47,16 @@ def paper_task_prompt(item: TaskItem, n: int = N_PAPER_ITEMS) -> str:
 
 @dataclass(frozen=True)
 class Protocol:
-    """What a protocol decides. ``budgets`` maps method kinds to new-token budgets; a method not
-    listed (and every method when a run sets its own ``--max-new-tokens``) uses the run's budget."""
+    """What a protocol decides. ``budgets`` maps method names to new-token budgets (a method not
+    listed uses the run's); ``style`` is the MRP and LLM Discussion prompt structure; ``judge``
+    the judge protocol (``scoring.judge``) a run uses unless it names one."""
 
     name: ProtocolName
     five_item_prompts: bool
     budgets: dict[str, int] = field(default_factory=dict)
     penalties_for_baselines: bool = False  # SA and MRP sample with BILLY's processors
-    mrp_style: Literal["paper", "discussion"] = "discussion"
-    discussion_style: Literal["paper", "discussion"] = "discussion"
-    score_turns: bool = False  # Discussion: also score every assistant turn and average
+    style: Literal["paper", "discussion"] = "discussion"
+    judge: Literal["paper", "strict"] = "strict"
 
     def items(self, items: Sequence[TaskItem]) -> list[TaskItem]:
         """The items with this protocol's prompts."""
@@ -64,16 +64,9 @@ class Protocol:
             return list(items)
         return [replace(item, prompt=paper_task_prompt(item)) for item in items]
 
-    def budget(self, method: str, default: int, override: bool = False) -> int:
-        """New tokens for ``method`` (``billy_*`` variants count as ``billy``); ``override``: the
-        run's own budget wins."""
-        if override:
-            return default
-        kind = "billy" if method.startswith("billy") else method
-        return self.budgets.get(kind, default)
-
-    def describe(self) -> dict:
-        return {"name": self.name, "five_item_prompts": self.five_item_prompts}
+    def budget(self, method: str, default: int) -> int:
+        """New tokens for ``method`` (a ``make_method`` name), ``default`` where none is set."""
+        return self.budgets.get(method, default)
 
 
 PROTOCOLS = {
@@ -82,9 +75,8 @@ PROTOCOLS = {
         five_item_prompts=True,
         budgets={"billy": 1000, "control": 1000, "sa": 512, "sa_t1": 512, "mrp": 512},
         penalties_for_baselines=True,
-        mrp_style="paper",
-        discussion_style="paper",
-        score_turns=True,
+        style="paper",
+        judge="paper",
     ),
     "discussion": Protocol("discussion", five_item_prompts=False),
 }

@@ -110,8 +110,9 @@ class BenchmarkConfig:
 
     def __post_init__(self) -> None:
         for name in ("n", "max_new_tokens", "rounds", "batch_size", "judge_retries"):
-            if getattr(self, name) < (0 if name in ("judge_retries", "max_new_tokens") else 1):
-                raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+            minimum = 0 if name in ("judge_retries", "max_new_tokens") else 1
+            if getattr(self, name) < minimum:
+                raise UsageError(f"--{name.replace('_', '-')} must be >= {minimum}, got {getattr(self, name)}")
         if self.judge_timeout <= 0:
             raise UsageError(f"--judge-timeout must be > 0 seconds, got {self.judge_timeout}")
         for task in self.tasks():
@@ -320,7 +321,7 @@ def _tabulate(records: pd.DataFrame, config: BenchmarkConfig) -> pd.DataFrame:
                 base_url=config.judge_base_url or None,
                 timeout_seconds=config.judge_timeout,
                 max_retries=config.judge_retries,
-                protocol=config.judge_protocol or ("paper" if config.protocol == "paper" else "strict"),
+                protocol=config.judge_protocol or get_protocol(config.protocol).judge,
             )
         )
     scored, ideas = score(records, judge)

@@ -41,6 +41,8 @@ __all__ = [
 RESPONSES_FILE = "responses.jsonl"
 PLAN_FILE = "plan.json"  # the plan and persona the log's answers were generated with
 Split = Literal["extract", "eval"]
+FILTER_RULES = ("median", "adaptive")  # ours; the paper's adaptive thresholds
+KEEP_ORDERS = ("ranked", "first")  # which rows a per-side cap keeps: most trait-like, or generation order
 
 
 @dataclass(frozen=True)
@@ -205,24 +207,32 @@ def filter_contrast(
     if not enabled:
         return table
     extract = table["split"] == "extract"
-    if rule not in ("median", "adaptive") or keep not in ("ranked", "first"):
-        raise ValueError(f"filter rule must be median or adaptive and keep ranked or first, got {rule!r}, {keep!r}")
+    if rule not in FILTER_RULES or keep not in KEEP_ORDERS:
+        raise ValueError(
+            f"filter rule must be one of {FILTER_RULES} and keep one of {KEEP_ORDERS}, got {rule!r}, {keep!r}"
+        )
     if judge is not None:
         return _judge_filter(table, persona, judge, extract, keep_per_side, rule, keep)
     incoherent = extract & ~table["coherent"]
     table.loc[incoherent, "kept"] = False
     table.loc[incoherent, "filter_reason"] = [c.reason for c, bad in zip(checks, incoherent) if bad]
-    live = extract & table["kept"]
-    pos, neg = live & (table["sign"] == 1), live & (table["sign"] == -1)
-    if pos.any() and neg.any() and rule == "adaptive":
-        _adaptive(table, pos, neg, "trait_score", midpoint=0.0, high=None)
-    elif pos.any() and neg.any():
-        neg_median, pos_median = table.loc[neg, "trait_score"].median(), table.loc[pos, "trait_score"].median()
-        weak = pos & (table["trait_score"] < neg_median)
-        leaky = neg & (table["trait_score"] > pos_median)
-        table.loc[weak, ["kept", "filter_reason"]] = [False, "D+ trait below D- median"]
-        table.loc[leaky, ["kept", "filter_reason"]] = [False, "D- trait above D+ median"]
+    pos, neg = _live_sides(table, extract)
+    if pos.any() and neg.any():
+        if rule == "adaptive":
+            _adaptive(table, pos, neg, "trait_score", midpoint=0.0, high=None)
+        else:
+            neg_median, pos_median = table.loc[neg, "trait_score"].median(), table.loc[pos, "trait_score"].median()
+            weak = pos & (table["trait_score"] < neg_median)
+            leaky = neg & (table["trait_score"] > pos_median)
+            table.loc[weak, ["kept", "filter_reason"]] = [False, "D+ trait below D- median"]
+            table.loc[leaky, ["kept", "filter_reason"]] = [False, "D- trait above D+ median"]
     return _cap_per_side(table, extract, keep_per_side, "trait_score", keep)
+
+
+def _live_sides(table: pd.DataFrame, extract: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """The extract rows still kept, D+ and D-."""
+    live = extract & table["kept"]
+    return live & (table["sign"] == 1), live & (table["sign"] == -1)
 
 
 def _adaptive(table: pd.DataFrame, pos: pd.Series, neg: pd.Series, score: str, midpoint: float, high) -> None:
@@ -291,8 +301,7 @@ def _judge_filter(
             continue
         table.loc[index, ["kept", "filter_reason"]] = [False, reason]
     if rule == "adaptive":
-        live = extract & table["kept"]
-        pos, neg = live & (table["sign"] == 1), live & (table["sign"] == -1)
+        pos, neg = _live_sides(table, extract)
         if pos.any() and neg.any():
             _adaptive(table, pos, neg, "judge_trait", midpoint=50.0, high=70.0)
     return _cap_per_side(table, extract, keep_per_side, "judge_trait", keep)

@@ -28,7 +28,14 @@ from billy_interp.core.embedded import cache_root
 from billy_interp.core.model import SteerableModel
 from billy_interp.io import write_csv, write_json
 from billy_interp.options import UsageError, parse_names
-from billy_interp.vectors.contrast import ContrastPlan, filter_contrast, generate_contrast, table_hash
+from billy_interp.vectors.contrast import (
+    FILTER_RULES,
+    KEEP_ORDERS,
+    ContrastPlan,
+    filter_contrast,
+    generate_contrast,
+    table_hash,
+)
 from billy_interp.vectors.extraction import pool_table, separation_auc, vectors_from_pooled
 from billy_interp.vectors.formats import save_vector
 from billy_interp.vectors.library import model_slug
@@ -81,10 +88,10 @@ class ExtractionSettings:
             raise UsageError("--n-eval-samples and --keep-per-side must be >= 0")
         if self.temperature <= 0:
             raise UsageError(f"--temperature must be > 0, got {self.temperature}")
-        if self.filter_rule not in ("median", "adaptive"):
-            raise UsageError(f"--filter-rule {self.filter_rule!r}: use median or adaptive")
-        if self.keep_order not in ("ranked", "first"):
-            raise UsageError(f"--keep-order {self.keep_order!r}: use ranked or first")
+        if self.filter_rule not in FILTER_RULES:
+            raise UsageError(f"--filter-rule {self.filter_rule!r}: use {' or '.join(FILTER_RULES)}")
+        if self.keep_order not in KEEP_ORDERS:
+            raise UsageError(f"--keep-order {self.keep_order!r}: use {' or '.join(KEEP_ORDERS)}")
         self.kinds()
 
     def kinds(self) -> tuple[str, ...]:
