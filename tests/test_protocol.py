@@ -213,6 +213,10 @@ def test_extraction_preset_paper_and_its_conflicts():
         ExtractConfig(persona="futurist", preset="paper", n_samples=3)
     with pytest.raises(UsageError, match="--preset 'huge'"):
         ExtractConfig(persona="futurist", preset="huge")
+    # the paper preset's answers live beside the default ones, not in their folder
+    default_dir = ExtractConfig(persona="futurist").generation_dir("runs/extract", "M", "futurist", 0)
+    assert default_dir.name == "futurist-topical-seed0"
+    assert paper.generation_dir("runs/extract", "M", "futurist", 0).name == "futurist-topical-seed0-n10-t1000"
 
 
 def test_adaptive_filter_and_first_rows_cap(monkeypatch):

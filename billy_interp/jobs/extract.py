@@ -135,7 +135,7 @@ def run_extract(config: ExtractConfig, model: SteerableModel | None = None) -> l
     results = []
     for persona in personas:
         for seed in seeds:
-            run_dir = Path(config.run_dir) / slug / f"{persona.name}-{'+'.join(config.kinds())}-seed{seed}"
+            run_dir = config.generation_dir(config.run_dir, slug, persona.name, seed)
             result = extract_persona(model, persona, config, seed, run_dir)
             save_extraction(result, out_dir, len(seeds) > 1, config.provenance(persona.name, seed))
             auc = result.auc[result.auc["pooling"] == "response_mean"] if not result.auc.empty else result.auc

@@ -38,7 +38,6 @@ from billy_interp.options import UsageError, parse_ints, parse_names
 from billy_interp.paper import PAPER_PERSONAS
 from billy_interp.vectors.extract import ExtractionSettings, extract_persona
 from billy_interp.vectors.formats import load_vector, save_vector
-from billy_interp.vectors.library import model_slug
 from billy_interp.vectors.personas import list_personas, load_persona
 
 __all__ = ["StabilityConfig", "run_stability"]
@@ -93,9 +92,7 @@ def _run_pair(model: SteerableModel, config: StabilityConfig, persona: str, seed
         batch_size=config.batch_size,
         filter=config.filter,
     )
-    shipped = (settings.n_samples, settings.max_new_tokens) == (2, 64)  # the shipped vectors' logs keep their name
-    plan = "" if shipped else f"-n{settings.n_samples}-t{settings.max_new_tokens}"
-    run_dir = Path(config.run_dir) / model_slug(model.name) / f"{persona}-{'+'.join(settings.kinds())}-seed{seed}{plan}"
+    run_dir = settings.generation_dir(config.run_dir, model.name, persona, seed)
     result = extract_persona(model, load_persona(persona), settings, seed, run_dir)
     measures = per_seed_measures(result.pooled, result.table, result.auc, config.n_splits, config.n_boot, seed)
     measures.insert(0, "persona", persona)

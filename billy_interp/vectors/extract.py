@@ -108,6 +108,15 @@ class ExtractionSettings:
             batch_size=self.batch_size,
         )
 
+    def generation_dir(self, root: str | Path, model_name: str, persona: str, seed: int) -> Path:
+        """Where the D+/D- answers of this plan live under ``root``: one folder per model, persona,
+        question kinds and seed, with ``-n<samples>-t<tokens>`` added when those differ from the
+        defaults, so that a larger extraction never collides with the default one's answers."""
+        defaults = {f.name: f.default for f in fields(ExtractionSettings)}
+        default_size = (self.n_samples, self.max_new_tokens) == (defaults["n_samples"], defaults["max_new_tokens"])
+        plan = "" if default_size else f"-n{self.n_samples}-t{self.max_new_tokens}"
+        return Path(root) / model_slug(model_name) / f"{persona}-{'+'.join(self.kinds())}-seed{seed}{plan}"
+
     def decisive(self) -> dict[str, Any]:
         """The settings that decide a vector (batch size does not; the filter rule and keep order
         only when they differ from ours, so the provenance of earlier vectors still matches)."""
