@@ -154,3 +154,30 @@ def test_extract_refuses_to_write_into_the_shipped_vectors(tmp_path):
 
     with pytest.raises(ValueError, match="shipped \\(read-only\\) vectors"):
         main(["--persona", "futurist", "--out", str(shipped_vectors_root()), "--model", "no/such-model"])
+
+
+def test_two_extractions_compare_by_auc_and_cosine(tiny_model_dir, tmp_path):
+    from billy_interp.core.loading import load_model
+    from billy_interp.jobs.vector_report import compare_extractions
+
+    tiny_model = load_model(str(tiny_model_dir))
+
+    argv = _argv(tiny_model_dir, tmp_path)
+    main(argv)
+    main([*argv[:-4], "--out", str(tmp_path / "w"), "--run-dir", str(tmp_path / "r"), "--seed", "1"])
+    a, b = tmp_path / "v" / tiny_model_dir.name, tmp_path / "w" / tiny_model_dir.name
+    aucs, cosines = compare_extractions(a, b, paper_layer=2, model=tiny_model)
+    labels = {"topical, 1x3 tok, 25+/25-, seed 0", "topical, 1x3 tok, 25+/25-, seed 1"}
+    assert len(aucs) == 4 and set(aucs["vector_from"]) == labels
+    assert aucs["auc_at_layer_2"].between(0, 1).all()
+    row = cosines.iloc[0]
+    expected = torch.nn.functional.cosine_similarity(
+        load_vector(a / "futurist.safetensors")["blocks.1.hook_resid_post"],
+        load_vector(b / "futurist.safetensors")["blocks.1.hook_resid_post"],
+        dim=0,
+    )
+    assert row["cosine_at_layer_2"] == pytest.approx(float(expected)) and -1 < row["cosine_at_layer_2"] < 1
+    _, same = compare_extractions(a, a, paper_layer=2, model=tiny_model)
+    assert same["min_cosine"].iloc[0] == pytest.approx(1.0)
+    with pytest.raises(FileNotFoundError, match="--compare-dir .*no persona is in both"):
+        compare_extractions(a, tmp_path, paper_layer=2, model=tiny_model)

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
+from billy_interp.core.layers import block_of, hook_name
 from billy_interp.io import command_line, write_text
 from billy_interp.options import VECTORS_DIR_HELP
 from billy_interp.vectors.library import resolve_source
 
-__all__ = ["ReportConfig", "summarize", "compare_question_kinds", "run_vector_report"]
+__all__ = ["ReportConfig", "summarize", "extraction_label", "compare_extractions", "run_vector_report"]
 
 
 @dataclass(frozen=True)
@@ -33,8 +35,8 @@ class ReportConfig:
     compare_dir: str = field(
         default="",
         metadata={
-            "help": "vectors extracted with other question kinds: "
-            "adds an own- and cross-evaluated comparison (loads the model)"
+            "help": "vectors from another extraction (other question kinds, preset or seed): adds "
+            "own- and cross-evaluated AUCs and the vectors' cosines (loads the model)"
         },
     )
     compare_command: str = field(default="", metadata={"help": "the extract command that made --compare-dir"})
@@ -80,39 +82,65 @@ def _heldout(directory: Path, persona: str) -> pd.DataFrame:
     return data[data["split"] == "eval"].reset_index(drop=True)
 
 
-def compare_question_kinds(vectors_dir: str | Path, compare_dir: str | Path, paper_layer: int = 20) -> pd.DataFrame:
-    """Each persona's vectors from two extractions, each evaluated on both held-out sets."""
+def extraction_label(metadata: dict) -> str:
+    """What made a vector, in one short label: question kinds, samples x tokens, kept rows, seed."""
+    kinds = "+".join(metadata.get("question_kinds", ["?"]))
+    return (
+        f"{kinds}, {metadata.get('n_samples', '?')}x{metadata.get('max_new_tokens', '?')} tok, "
+        f"{metadata.get('n_positive', '?')}+/{metadata.get('n_negative', '?')}-, seed {metadata.get('seed', '?')}"
+    )
+
+
+def compare_extractions(
+    vectors_dir: str | Path, compare_dir: str | Path, paper_layer: int = 20, model: Any | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each persona in both folders, two extractions side by side: (every vector evaluated on
+    both held-out sets, the two vectors' cosine at ``paper_layer`` and over all layers). ``model``
+    defaults to the embedded one."""
     from billy_interp.core.loading import load_model
     from billy_interp.vectors.extraction import pool_table, separation_auc
     from billy_interp.vectors.formats import load_vector
 
-    model = load_model()
+    model = model if model is not None else load_model()
     dirs = {"a": resolve_source(vectors_dir, option="--vectors-dir"), "b": Path(compare_dir)}
-    personas = sorted(p.name.split(".")[0] for p in dirs["b"].glob("*.auc.csv"))
-    rows = []
+    personas = sorted(set.intersection(*({p.name.split(".")[0] for p in d.glob("*.auc.csv")} for d in dirs.values())))
+    if not personas:
+        raise FileNotFoundError(f"--compare-dir {compare_dir}: no persona is in both it and {dirs['a']}")
+    block = model.layers.resolve(layer=paper_layer)[0]
+    auc_rows, cosine_rows = [], []
     for persona in personas:
-        vectors, heldout, kinds = {}, {}, {}
+        vectors, heldout, labels = {}, {}, {}
         for key, directory in dirs.items():
             vectors[key] = load_vector(directory / f"{persona}.safetensors", model)
-            kinds[key] = "+".join(vectors[key].metadata.get("question_kinds", ["?"]))
+            labels[key] = extraction_label(vectors[key].metadata)
             data = _heldout(directory, persona)
             heldout[key] = (pool_table(model, data, poolings=("response_mean",))["response_mean"], list(data["sign"]))
         for vec_key in dirs:
             for data_key in dirs:
                 frame = separation_auc(vectors[vec_key], *heldout[data_key])
-                rows.append(
+                auc_rows.append(
                     {
                         "persona": persona,
-                        "vector_from": kinds[vec_key],
-                        "evaluated_on": kinds[data_key],
+                        "vector_from": labels[vec_key],
+                        "evaluated_on": labels[data_key],
                         "best_auc": frame["auc"].max(),
                         "best_block": int(frame.loc[frame["auc"].idxmax(), "block"]),
-                        f"auc_at_layer_{paper_layer}": float(
-                            frame.loc[frame["paper_layer"] == paper_layer, "auc"].iloc[0]
-                        ),
+                        f"auc_at_layer_{paper_layer}": float(frame.loc[frame["block"] == block, "auc"].iloc[0]),
                     }
                 )
-    return pd.DataFrame(rows)
+        cosines = pd.Series(vectors["a"].cosine(vectors["b"]))
+        cosine_rows.append(
+            {
+                "persona": persona,
+                "a": labels["a"],
+                "b": labels["b"],
+                f"cosine_at_layer_{paper_layer}": cosines[hook_name(block)],
+                "mean_cosine": cosines.mean(),
+                "min_cosine": cosines.min(),
+                "min_block": block_of(str(cosines.idxmin())),
+            }
+        )
+    return pd.DataFrame(auc_rows), pd.DataFrame(cosine_rows)
 
 
 def _trait_gaps(directory: Path) -> pd.DataFrame:
@@ -123,6 +151,7 @@ def _trait_gaps(directory: Path) -> pd.DataFrame:
         rows.append(
             {
                 "persona": path.name.split(".")[0],
+                "folder": f"{directory.parent.name}/{directory.name}",  # extract writes OUT/<model>/
                 "kinds": "+".join(sorted(ex["question_kind"].unique())),
                 "trait_D+": ex.loc[ex["sign"] == 1, "trait_score"].mean(),
                 "trait_D-": ex.loc[ex["sign"] == -1, "trait_score"].mean(),
@@ -175,18 +204,23 @@ def run_vector_report(config: ReportConfig) -> pd.DataFrame:
         "",
     ]
     if config.compare_dir:
-        comparison = compare_question_kinds(config.vectors_dir, config.compare_dir, config.paper_layer)
+        comparison, cosines = compare_extractions(config.vectors_dir, config.compare_dir, config.paper_layer)
         gaps = pd.concat([_trait_gaps(resolve_source(config.vectors_dir)), _trait_gaps(Path(config.compare_dir))])
         gaps = gaps[gaps["persona"].isin(comparison["persona"])].sort_values(["persona", "kinds"])
         lines += [
-            "## Question kinds: role-topical vs shared neutral questions",
+            "## Two extractions side by side",
             "",
-            f"Vectors from `{config.compare_command or config.compare_dir}` against the shipped ones. Each "
-            "vector is evaluated on both held-out sets (response-mean activations). The trait gap is the mean "
-            "offline trait score of D+ minus D- extract responses: the paper's worry is that topical questions "
-            "pull D- toward the trait too, shrinking this gap.",
+            f"Vectors from `{config.compare_command or config.compare_dir}` against these. Each vector is "
+            "evaluated on both held-out sets (response-mean activations); labels say what made it "
+            "(question kinds, samples x response tokens, kept D+/D- rows, seed). The trait gap is the mean "
+            "offline trait score of D+ minus D- extract responses (with topical questions the paper's worry "
+            "is that they pull D- toward the trait too, shrinking this gap).",
             "",
             fmt(comparison),
+            "",
+            "Cosine between the two extractions' vectors (one per block; `min_block` is where they agree least):",
+            "",
+            fmt(cosines),
             "",
             fmt(gaps),
             "",
