@@ -4,6 +4,9 @@
 
 * D± generation: sampling at T=1.0, batch 16, 64 new tokens, ours (residual runner) vs plain HF
   ``generate`` with the same settings.
+* D± generation as extraction runs it: rows stop at EOS, up to ``--long-tokens`` (the paper preset
+  allows 1,000). Ours drops finished rows from the batch; "kept" is ours with
+  ``drop_finished=False`` (finished rows ride along, as in HF); useful tokens (up to EOS) per second.
 * Activation pass: the teacher-forced all-layer pooled pass of ``pool_table`` vs a plain HF
   forward over the same padded batches (which computes logits and keeps no activations).
 * Peak memory: a fresh subprocess pools ``--responses`` synthetic 64-token responses
@@ -65,6 +68,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--responses", type=int, default=500)
     parser.add_argument("--memory-child", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--long-tokens", type=int, default=256, help="token budget of the stop-at-EOS rows")
     parser.add_argument("--out", default="bench/results/extraction")
     args = parser.parse_args(argv)
     if args.memory_child:
@@ -103,6 +107,27 @@ def main(argv=None) -> dict:
             pad_token_id=model.tokenizer.pad_token_id,
         )
 
+    def until_eos(drop: bool):
+        config = GenerationConfig(max_new_tokens=args.long_tokens, do_sample=True, seed=0, drop_finished=drop)
+        return lambda: sum(generate(model, batch, config).output_tokens)
+
+    def hf_until_eos():
+        torch.manual_seed(0)
+        out = reference.generate(
+            input_ids=batch.input_ids,
+            attention_mask=batch.attention_mask,
+            do_sample=True,
+            temperature=1.0,
+            top_p=1.0,
+            top_k=0,
+            max_new_tokens=args.long_tokens,
+            pad_token_id=model.tokenizer.pad_token_id,
+        )[:, batch.input_ids.shape[1] :]
+        eos = torch.tensor(model.eos_token_ids)
+        ended = torch.isin(out, eos)
+        # tokens up to and including the first EOS (all of them where none came)
+        return int(torch.where(ended.any(1), ended.int().argmax(1) + 1, out.shape[1]).sum())
+
     result = ours()
     table = plan.assign(response_ids=result.token_ids)
     sequences = model.encode_chat(list(plan["question"]), list(plan["system"]))
@@ -119,13 +144,18 @@ def main(argv=None) -> dict:
     }
     for fn in runs.values():
         fn()
+    runs |= {"eos_ours": until_eos(True), "eos_kept": until_eos(False), "eos_hf": hf_until_eos}
     times = {k: [] for k in runs}
+    useful = {k: [] for k in runs}  # tokens up to EOS, for the stop-at-EOS runs
     for _ in range(args.repeats):
         for key, fn in runs.items():
             t0 = time.perf_counter()
-            fn()
+            n = fn()
             times[key].append(time.perf_counter() - t0)
+            useful[key].append(n if isinstance(n, int) else 0)
     med = {k: statistics.median(v) for k, v in times.items()}
+    eos_runs = ("eos_ours", "eos_kept", "eos_hf")
+    rate = {k: statistics.median([n / t for n, t in zip(useful[k], times[k])]) for k in eos_runs}
     gen_tokens = len(table) * n_new
     child = subprocess.run(
         [sys.executable, __file__, "--memory-child", str(args.responses)], capture_output=True, text=True, check=True
@@ -141,6 +171,15 @@ def main(argv=None) -> dict:
             "before_ratio": med["gen_hf"] / med["gen_before"],
         },
         {
+            "what": f"D± generation until EOS, batch 16, T=1.0, up to {args.long_tokens} tokens (useful tok/s)",
+            "hf": rate["eos_hf"],
+            "ours": rate["eos_ours"],
+            "ratio": rate["eos_ours"] / rate["eos_hf"],
+            "before": rate["eos_kept"],
+            "before_ratio": rate["eos_kept"] / rate["eos_hf"],
+            "useful_tokens": {k: statistics.median(useful[k]) for k in rate},
+        },
+        {
             "what": f"teacher-forced all-layer pooled pass, 16 rows ({n_tokens} tokens)",
             "hf": n_tokens / med["act_hf"],
             "ours": n_tokens / med["act_ours"],
@@ -148,7 +187,7 @@ def main(argv=None) -> dict:
         },
     ]
     per_persona_rows = 130  # default extract: 5 questions x 5 pairs x 2 signs x 2 samples + 30 eval rows
-    seconds = per_persona_rows * n_new / rows[0]["ours"] + per_persona_rows * (n_tokens / 16) / rows[1]["ours"]
+    seconds = per_persona_rows * n_new / rows[0]["ours"] + per_persona_rows * (n_tokens / 16) / rows[2]["ours"]
     out = {
         "command": "python bench/bench_extraction.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "rows": rows,
@@ -162,13 +201,16 @@ def main(argv=None) -> dict:
     lines = [
         f"Command: `{out['command'].strip()}` (median of {args.repeats} interleaved repeats)",
         "",
-        "| measurement | plain HF tok/s | ours before: tok/s (÷ HF) | ours now: tok/s | ours now ÷ HF |",
+        "| measurement | plain HF tok/s | ours before (until-EOS row: finished rows kept): tok/s (÷ HF) "
+        "| ours now: tok/s | ours now ÷ HF |",
         "|---|---:|---:|---:|---:|",
     ]
     for r in rows:
         before = f"{r['before']:.1f} ({r['before_ratio']:.2f})" if "before" in r else "–"
         lines.append(f"| {r['what']} | {r['hf']:.1f} | {before} | {r['ours']:.1f} | {r['ratio']:.2f} |")
     lines += [
+        "",
+        f"Useful tokens per run of the until-EOS row (median): {rows[1]['useful_tokens']}.",
         "",
         f"Estimated compute per persona with the default extract settings (130 responses of 64 tokens): "
         f"{seconds:.0f} s.",

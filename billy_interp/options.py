@@ -68,6 +68,6 @@ def parse_names(text: str, option: str, known: tuple[str, ...] | list[str] | Non
 
 
 VECTORS_DIR_HELP = (
-    "directory of <persona>.safetensors (empty: the shipped vectors; shipped:stable: the shipped variant "
+    "directory of <persona>.safetensors (empty or shipped: the shipped vectors; shipped:stable: the shipped variant "
     "re-extracted with the samples the stability curve supports)"
 )

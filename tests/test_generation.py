@@ -143,3 +143,41 @@ def test_bad_config(kwargs, match):
 def test_empty_prompts_is_a_clear_error(tiny_model):
     with pytest.raises(ValueError, match="no texts"):
         generate(tiny_model, [])
+
+
+def test_spelled_out_sampling_draws_what_torch_multinomial_draws():
+    """The decode loop samples as torch.multinomial(probs, 1) does, and a row's token does not
+    depend on which other rows are still in the batch."""
+    from billy_interp.core.generation import _next_tokens
+
+    config = GenerationConfig(do_sample=True)
+    scores = torch.randn(6, 500, generator=torch.Generator().manual_seed(0)) * 3
+    scores[2, 100:] = -float("inf")
+    every = torch.arange(6)
+    ours, theirs = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    for _ in range(5):
+        drawn = _next_tokens(scores, config, ours, every, 6)
+        assert torch.equal(drawn, torch.multinomial(torch.softmax(scores, -1), 1, generator=theirs)[:, 0])
+    full = _next_tokens(scores, config, torch.Generator().manual_seed(2), every, 6)
+    some = torch.tensor([1, 4])
+    assert torch.equal(_next_tokens(scores[some], config, torch.Generator().manual_seed(2), some, 6), full[some])
+
+
+@pytest.mark.parametrize("do_sample", [False, True])
+@pytest.mark.parametrize("positions", ["response", "all"])
+def test_dropping_finished_rows_changes_no_token(tiny_model, monkeypatch, do_sample, positions):
+    from billy_interp.core.steering import PositionState
+
+    stops = list(range(3, tiny_model.hf_model.config.vocab_size, 5))  # one token in five ends a row
+    monkeypatch.setattr(type(tiny_model), "eos_token_ids", property(lambda self: stops))
+    hook = tiny_model.layers.hook_name(0)
+    alphas = [0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 0.25, 3.0]  # one per row: the deltas must follow the rows
+    steering = Steering.from_vectors({hook: torch.ones(tiny_model.d_model)}, alphas, positions)
+    settings = {"max_new_tokens": 20, "do_sample": do_sample, "seed": 5, "batch_size": 8}
+    kept = generate(tiny_model, CHAT_PROMPTS * 2, GenerationConfig(**settings, drop_finished=False), steering)
+    drops = []
+    original = PositionState.keep_rows
+    monkeypatch.setattr(PositionState, "keep_rows", lambda self, rows: drops.append(len(rows)) or original(self, rows))
+    dropped = generate(tiny_model, CHAT_PROMPTS * 2, GenerationConfig(**settings), steering)
+    assert dropped.token_ids == kept.token_ids and dropped.forward_passes == kept.forward_passes
+    assert len(set(kept.output_tokens)) > 2 and drops and drops == sorted(drops, reverse=True)

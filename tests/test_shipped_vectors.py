@@ -91,5 +91,6 @@ def test_shipped_stable_variant_loads_by_source_and_keeps_its_provenance():
         assert all((SHIPPED / "stable" / f"{name}{suffix}").is_file() for name in recipe), suffix
     with pytest.raises(VectorFileError, match="no shipped variant 'n99'.*'stable'"):
         resolve_source("shipped:n99")
+    assert resolve_source("shipped") == resolve_source(None) == SHIPPED
     with pytest.raises(VectorFileError, match="no vector for persona 'digital_nomad'"):
         load_vectors(["digital_nomad"], source="shipped:stable")

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import torch
+from jaxtyping import Float, Int
 from torch import Tensor
 from torch.profiler import record_function
 from tqdm.auto import tqdm
@@ -60,6 +61,7 @@ class GenerationConfig:
     batch_size: int = 16
     use_cache: bool = True
     stop_at_eos: bool = True
+    drop_finished: bool = True  # finished rows leave the batch: same text, less compute
     backend: Backend = "residual"
     progress: bool = False
 
@@ -147,11 +149,24 @@ class GenerationResult:
         )
 
 
-def _next_tokens(scores: Tensor, config: GenerationConfig, generator: torch.Generator | None) -> Tensor:
+def _next_tokens(
+    scores: Float[Tensor, "active vocab"],
+    config: GenerationConfig,
+    generator: torch.Generator | None,
+    rows: Int[Tensor, " active"],
+    batch: int,
+) -> Int[Tensor, " active"]:
+    """Greedy or sampled tokens for the ``rows`` still generating out of ``batch``. Sampling is
+    ``torch.multinomial(probs, 1)`` spelled out (argmax of p / q, q ~ Exp(1), as torch does for one
+    sample) so that the exponentials of the whole batch are drawn every step: a row's token then
+    never depends on which other rows have already left the batch (tested against multinomial)."""
     if not config.do_sample:
         return scores.argmax(dim=-1)
     probs = torch.softmax(scores, dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+    q = torch.empty((batch, probs.shape[-1]), dtype=probs.dtype, device=probs.device)
+    q.exponential_(1, generator=generator)
+    q = q if q.shape[0] == probs.shape[0] else q[rows]
+    return torch.div(probs, q).argmax(dim=-1)
 
 
 @torch.inference_mode()
@@ -162,42 +177,57 @@ def _generate_batch(
     steerings: list[Steering],
     generator: torch.Generator | None,
 ) -> tuple[Tensor, Tensor, int]:
-    """Returns (generated ids [batch, new], finished [batch], forward passes)."""
+    """Returns (generated ids [batch, new], finished [batch], forward passes). With
+    ``config.drop_finished`` a row leaves the forward batch (and the KV cache) once it has ended;
+    the others' tokens are the same either way (tested), only fewer rows are computed."""
     runner = model.runner(config.backend)
     eos = torch.tensor(model.eos_token_ids, device=batch.input_ids.device)
     pad_id = model.tokenizer.pad_token_id
     processors = config.processors()
-    ids, mask = batch.input_ids, batch.attention_mask
-    prompt_len = ids.shape[1]
+    ids = batch.input_ids  # every row, finished ones padded: the returned ids
+    live_ids, mask = batch.input_ids, batch.attention_mask  # the rows still generating
+    n_rows, prompt_len = ids.shape
+    rows = torch.arange(n_rows, device=ids.device)
     positions = left_padded_position_ids(mask)
-    finished = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
-    cache = GrowingCache(model.config, capacity=ids.shape[1] + config.max_new_tokens) if config.use_cache else None
+    finished = torch.zeros(n_rows, dtype=torch.bool, device=ids.device)
+    cache = GrowingCache(model.config, capacity=prompt_len + config.max_new_tokens) if config.use_cache else None
     passes = 0
     shared = cache is not None and not config.do_sample and _share_prompt_prefix(runner, batch, cache, steerings)
     with steering_hooks(runner, steerings) as state:
         state.set_prompt(batch.attention_mask)
         for step in range(config.max_new_tokens):
             if cache is not None and (step > 0 or shared):
-                state.at(ids.shape[1] - 1)
-                logits = runner.forward(ids[:, -1:], mask, positions[:, -1:], cache, keep_last=1)
+                state.at(live_ids.shape[1] - 1)
+                logits = runner.forward(live_ids[:, -1:], mask, positions[:, -1:], cache, keep_last=1)
             else:
-                logits = runner.forward(ids, mask, positions, cache, keep_last=1)
+                logits = runner.forward(live_ids, mask, positions, cache, keep_last=1)
             passes += 1
             last = logits[:, -1, :].float()
             if not bool(torch.isfinite(last).all()):
-                raise NumericalError(step, (~torch.isfinite(last)).any(-1).nonzero()[:, 0].tolist())
+                bad = rows[(~torch.isfinite(last)).any(-1)]
+                raise NumericalError(step, bad.tolist())
             with record_function("billy:processors"):  # labels for bench/profile_generation.py
-                scores = processors(ids, last)
+                scores = processors(live_ids, last)
             with record_function("billy:sample"):
-                token = _next_tokens(scores, config, generator)
+                live_token = _next_tokens(scores, config, generator, rows, n_rows)
+            token = torch.full((n_rows,), pad_id, dtype=ids.dtype, device=ids.device)
+            token[rows] = live_token.to(ids.dtype)
             token = torch.where(finished, torch.full_like(token, pad_id), token)
             ids = torch.cat([ids, token[:, None]], dim=1)
+            live_ids = torch.cat([live_ids, token[rows, None]], dim=1)
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
             positions = torch.cat([positions, positions[:, -1:] + 1], dim=1)
             if config.stop_at_eos:
                 finished |= torch.isin(token, eos)
             if bool(finished.all()):
                 break
+            live = ~finished[rows]
+            if config.drop_finished and not bool(live.all()):
+                keep = live.nonzero()[:, 0]
+                rows, live_ids, mask, positions = rows[keep], live_ids[keep], mask[keep], positions[keep]
+                if cache is not None:
+                    cache.batch_select_indices(keep)
+                state.keep_rows(rows)
     return ids[:, prompt_len:], finished, passes
 
 

@@ -131,6 +131,7 @@ class PositionState:
     offset: int = 0
     prompt_mask: Int[Tensor, "batch prompt"] | None = None
     response_start: Int[Tensor, " batch"] | None = None
+    rows: Int[Tensor, " active"] | None = None  # the prompt rows still in the batch (None: all)
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -144,7 +145,23 @@ class PositionState:
         if response_start is None:
             response_start = torch.full((prompt_mask.shape[0],), prompt_mask.shape[1], dtype=torch.long)
         self.response_start = response_start.to(prompt_mask.device).long()
+        self.rows = None
         self._cache.clear()
+
+    def keep_rows(self, rows: Int[Tensor, " active"]) -> None:
+        """From now on the batch holds only these rows of the prompt (the decode loop drops rows
+        that finished); per-row masks and steering deltas are taken from them."""
+        self.rows = rows
+        self._cache.clear()
+
+    def select(self, per_row: Tensor) -> Tensor:
+        """``per_row``'s rows still in the batch (a broadcast, one-row tensor as it is)."""
+        if self.rows is None or per_row.shape[0] == 1:
+            return per_row
+        key = ("rows", id(per_row))
+        if key not in self._cache:
+            self._cache[key] = per_row[self.rows.to(per_row.device)]
+        return self._cache[key]
 
     def at(self, offset: int) -> None:
         if offset != self.offset:
@@ -167,14 +184,14 @@ class PositionState:
         if self.prompt_mask is not None:
             width = self.prompt_mask.shape[1]
             in_mask = absolute < width
-            real[:, in_mask] = self.prompt_mask[:, absolute[in_mask]].to(device).bool()
-            start = self.response_start.to(device)[:, None]
+            real[:, in_mask] = self.select(self.prompt_mask)[:, absolute[in_mask]].to(device).bool()
+            start = self.select(self.response_start).to(device)[:, None]
         else:
             start = torch.full((batch, 1), seq + self.offset, device=device)
         if isinstance(mode, Tensor):
             chosen = torch.zeros(batch, seq, dtype=torch.bool, device=device)
             inside = absolute < mode.shape[1]
-            chosen[:, inside] = mode.to(device)[:, absolute[inside]].bool().expand(batch, -1)
+            chosen[:, inside] = self.select(mode).to(device)[:, absolute[inside]].bool().expand(batch, -1)
         elif mode == "all":
             chosen = real
         elif mode == "prompt":
@@ -202,10 +219,11 @@ def steering_hooks(
     def make_hook(delta: Tensor, positions: Any):
         def hook(resid: Tensor, hook: object) -> Tensor:
             batch, seq = resid.shape[0], resid.shape[1]
-            if delta.shape[0] not in (1, batch):
+            rows = state.select(delta)
+            if rows.shape[0] not in (1, batch):
                 raise ValueError(f"steering has {delta.shape[0]} rows but the forward batch has {batch}")
             mask = state.mask(positions, batch, seq, resid.device).to(resid.dtype)
-            return resid + mask[:, :, None] * delta.to(resid.device, resid.dtype)[:, None, :]
+            return resid + mask[:, :, None] * rows.to(resid.device, resid.dtype)[:, None, :]
 
         return hook
 

@@ -116,10 +116,10 @@ class Method:
     def describe(self, model: SteerableModel | None = None) -> dict:
         """What decides this method's answers, as JSON data: decoding and what else matters.
 
-        Batch size, backend and progress bars are left out: they change no setting of the method,
-        so a resumed run may change them."""
+        Batch size, backend, progress bars and dropping finished rows are left out: they change
+        no setting of the method, so a resumed run may change them."""
         decoding = self.decoding_for(model) if model is not None else self.decoding
-        skip = ("batch_size", "backend", "progress")
+        skip = ("batch_size", "backend", "progress", "drop_finished")
         return {"decoding": {k: v for k, v in asdict(decoding).items() if k not in skip}}
 
     def run(self, model: SteerableModel, items: Sequence[TaskItem]) -> list[MethodOutput]:

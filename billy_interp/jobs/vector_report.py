@@ -102,7 +102,10 @@ def compare_extractions(
     from billy_interp.vectors.formats import load_vector
 
     model = model if model is not None else load_model()
-    dirs = {"a": resolve_source(vectors_dir, option="--vectors-dir"), "b": Path(compare_dir)}
+    dirs = {
+        "a": resolve_source(vectors_dir, option="--vectors-dir"),
+        "b": resolve_source(compare_dir, option="--compare-dir"),
+    }
     personas = sorted(set.intersection(*({p.name.split(".")[0] for p in d.glob("*.auc.csv")} for d in dirs.values())))
     if not personas:
         raise FileNotFoundError(f"--compare-dir {compare_dir}: no persona is in both it and {dirs['a']}")
@@ -205,7 +208,9 @@ def run_vector_report(config: ReportConfig) -> pd.DataFrame:
     ]
     if config.compare_dir:
         comparison, cosines = compare_extractions(config.vectors_dir, config.compare_dir, config.paper_layer)
-        gaps = pd.concat([_trait_gaps(resolve_source(config.vectors_dir)), _trait_gaps(Path(config.compare_dir))])
+        gaps = pd.concat(
+            [_trait_gaps(resolve_source(config.vectors_dir)), _trait_gaps(resolve_source(config.compare_dir))]
+        )
         gaps = gaps[gaps["persona"].isin(comparison["persona"])].sort_values(["persona", "kinds"])
         lines += [
             "## Two extractions side by side",

@@ -66,8 +66,11 @@ def vector_names(directory: str | Path) -> list[str]:
 
 
 def resolve_source(source: str | Path | None, model: Any | None = None, option: str = "source") -> Path:
-    """The directory to read vectors from: ``source`` if given, else the vectors shipped for the
-    model (the embedded one when ``model`` is None)."""
+    """The directory to read vectors from: ``source`` if given, else (or for ``"shipped"``) the
+    vectors shipped for the model (the embedded one when ``model`` is None); ``"shipped:NAME"``
+    is a shipped variant."""
+    if str(source) == SHIPPED_PREFIX[:-1]:
+        source = None
     if source and str(source).startswith(SHIPPED_PREFIX):
         base = resolve_source(None, model, option)
         variant = str(source)[len(SHIPPED_PREFIX) :]
