@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.billy-installed
 
-.PHONY: setup run demo sweep analyses figures png-setup llama-cpp lint format test test-fast bench clean
+.PHONY: setup run demo sweep analyses figures browser-setup png-setup llama-cpp lint format test test-fast bench clean
 
 # torch==2.13.0 first: it resolves to the CPU wheel on local disk. A bare `torch`, pulled in
 # by a dependency with no torch installed, would download a multi-GB CUDA build.
@@ -50,9 +50,16 @@ analyses: run
 figures: setup
 	$(PY) -m billy_interp.figures --out figures
 
-# Optional PNG export: Chromium from Debian plus kaleido. Without it figures are HTML only.
-png-setup: setup
-	apt-get install -y --no-install-recommends chromium || (apt-get update && apt-get install -y --no-install-recommends chromium)
+# Chromium from Debian: the browser check of every HTML figure (tests/test_browser.py) and PNG
+# export. Where it cannot be installed the browser tests are skipped and say why.
+CHROMIUM_INSTALL := apt-get install -y -q --no-install-recommends chromium
+browser-setup:
+	@command -v chromium >/dev/null 2>&1 || $(CHROMIUM_INSTALL) >/dev/null 2>&1 \
+		|| (apt-get update -q >/dev/null 2>&1 && $(CHROMIUM_INSTALL) >/dev/null 2>&1) \
+		|| echo "Chromium could not be installed: the browser checks of the figures will be skipped"
+
+# Optional PNG export: Chromium plus kaleido. Without it figures are HTML only.
+png-setup: setup browser-setup
 	$(PIP) install -q -e ".[figures]"
 
 # Optional: llama.cpp's llama-completion, built from the source that the llama-cpp-python sdist on
@@ -80,7 +87,7 @@ format: setup
 	$(PY) -m ruff check --fix billy_interp tests bench
 
 # Lint, then the unit and integration tests and every notebook executed top to bottom (nbmake).
-test: lint
+test: lint browser-setup
 	$(PY) -m pytest -q --durations=15 tests notebooks --nbmake --nbmake-timeout=900
 
 test-fast: setup

@@ -56,6 +56,7 @@ MODULES = (
     "billy_interp.analysis.stability",
     "billy_interp.figures",
     "billy_interp.figures.build",
+    "billy_interp.figures.browser",
     "billy_interp.jobs.extract",
     "billy_interp.jobs.merge",
     "billy_interp.jobs.vector_report",

@@ -1,7 +1,6 @@
 from dataclasses import fields
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
@@ -163,19 +162,6 @@ def test_a_png_that_cannot_be_rendered_again_is_removed_not_left_stale(tmp_path,
     monkeypatch.setattr(type(fig), "to_image", no_renderer)
     written = figures.save_figure(fig, tmp_path / "cos")
     assert [p.name for p in written] == ["cos.html"] and not (tmp_path / "cos.png").exists()
-
-
-def test_token_view_writes_one_div_per_view_and_the_bundle_once(tmp_path):
-    views = [
-        {"title": f"view {i} <b>", "tokens": ["a", "b", "c"], "values": np.ones((3, 2)) * i, "labels": ["x", "y"]}
-        for i in range(3)
-    ]
-    html = figures.write_token_view(views, tmp_path / "tv.html").read_text()
-    assert html.count('<div class="token-view">') == 3 and html.count("CircuitsVis.render(") == 3
-    assert html.count("view 1 &lt;b>") == 1
-    assert len(html) < 2 * 1_300_000  # the 1.3 MB bundle is inlined once, not per view
-    with pytest.raises(ValueError, match="do not match"):
-        figures.write_token_view([{**views[0], "values": np.ones((2, 2))}], tmp_path / "bad.html")
 
 
 def test_tables_from_small_runs():

@@ -265,7 +265,8 @@ def response_token_projections(
                 values = np.stack([proj[p] - centre[p] for p in directions], axis=1)
                 views.append(
                     {
-                        "title": f"{name}: {questions[i]}",
+                        "prompt": questions[i],
+                        "condition": name,
                         "tokens": [model.tokenizer.decode([t]) for t in ids],
                         "values": values,
                         "labels": list(directions),

@@ -1,10 +1,12 @@
 """Figures: functions from tidy DataFrames to plotly Figures. They never show anything.
 
 :func:`save_figure` writes HTML always and PNG only where a renderer exists. ``python -m
-billy_interp.figures`` rebuilds every figure and table of ``figures/`` from run directories.
+billy_interp.figures`` rebuilds every figure and table of ``figures/`` from run directories;
+:func:`page_problems` opens a written HTML page in headless Chromium and says what did not render.
 """
 
 from billy_interp.figures.benchmark import plot_ablation, plot_efficiency, plot_method_scores, plot_paired_differences
+from billy_interp.figures.browser import NoBrowserError, page_problems
 from billy_interp.figures.geometry import (
     plot_cosine_matrix,
     plot_cosine_slider,
@@ -21,6 +23,8 @@ from billy_interp.figures.sweep import plot_sweep_heatmaps
 
 __all__ = [
     "save_figure",
+    "page_problems",
+    "NoBrowserError",
     "plot_sweep_heatmaps",
     "plot_cosine_matrix",
     "plot_cosine_slider",

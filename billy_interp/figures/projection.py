@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -92,42 +93,69 @@ def plot_position_profile(profile: pd.DataFrame, directions: Sequence[str] | Non
 
 
 def write_token_view(views: Sequence[dict], path: str | Path) -> Path:
-    """One HTML file with a circuitsvis ``colored_tokens_multi`` view per response, offline.
+    """One offline HTML page of circuitsvis ``ColoredTokensMulti`` views, grouped by prompt.
 
-    Each view is ``{"title": str, "tokens": [str], "values": array [tokens, directions],
-    "labels": [str]}``. Every view is a ``<div>`` holding circuitsvis's ``local_src``; the inlined
-    JavaScript bundle (1.3 MB) is kept in the first view only, since later views only call
-    ``CircuitsVis.render`` and module scripts run in document order.
+    Each view is ``{"prompt": str, "condition": str, "tokens": [str], "values": array [tokens,
+    directions], "labels": [str]}``. A prompt's answers (e.g. plain, MRP, BILLY) sit one after
+    another under one heading, and every view colours a direction on the same scale (the min and
+    max of that direction over all views), so colours compare across answers. The 1.3 MB
+    JavaScript bundle is inlined once, in the first view; later views only call
+    ``CircuitsVis.render`` on the bundle the first one publishes (module scripts run in document order).
     """
-    from circuitsvis.tokens import colored_tokens_multi
+    from circuitsvis.utils.render import render
 
     from billy_interp.io import atomic_write
 
     if not views:
         raise ValueError("no token views to write")
-    parts, bundle = [], None
+    labels = list(views[0]["labels"])
     for view in views:
         values = np.asarray(view["values"], dtype=float)
-        if values.shape != (len(view["tokens"]), len(view["labels"])):
+        if list(view["labels"]) != labels or values.shape != (len(view["tokens"]), len(labels)):
             raise ValueError(
-                f"view {view['title']!r}: values {values.shape} do not match "
-                f"{len(view['tokens'])} tokens x {len(view['labels'])} labels"
+                f"view {view['prompt']!r} / {view['condition']!r}: values {values.shape} do not match "
+                f"{len(view['tokens'])} tokens x {len(labels)} labels, or its labels differ from the first view's"
             )
-        import torch
-
-        src = colored_tokens_multi(list(view["tokens"]), torch.tensor(values), list(view["labels"])).local_src
-        start, end = src.index('type="module">') + len('type="module">'), src.index("CircuitsVis.render(")
-        if bundle is None:
-            bundle = src[start:end]
-        else:
-            src = src[:start] + "\n" + src[end:]
-        title = str(view["title"]).replace("&", "&amp;").replace("<", "&lt;")
-        parts.append(f'<div class="token-view"><h3>{title}</h3>\n{src}\n</div>')
+    stacked = np.concatenate([np.asarray(v["values"], dtype=float) for v in views])
+    upper, lower = np.maximum(stacked.max(0), 1e-7), np.minimum(stacked.min(0), -1e-7)
+    groups: dict[str, list[dict]] = {}
+    for view in views:
+        groups.setdefault(str(view["prompt"]), []).append(view)
+    parts, bundle = [], None
+    for prompt, group in groups.items():
+        parts.append(f'<div class="token-prompt"><h3>{_escape(prompt)}</h3>')
+        for view in group:
+            src = render(
+                "ColoredTokensMulti",
+                tokens=list(view["tokens"]),
+                values=np.asarray(view["values"], dtype=float),
+                labels=labels,
+                positiveBounds=upper.tolist(),
+                negativeBounds=lower.tolist(),
+            ).local_src
+            # circuitsvis writes its mount point as <div .../>, which HTML does not close: every
+            # later view would be parsed inside the first one and never show.
+            src = re.sub(r'(<div id="circuits-vis-[^"]*"[^>]*?)\s*/>', r"\1></div>", src)
+            start, end = src.index('type="module">') + len('type="module">'), src.index("CircuitsVis.render(")
+            if bundle is None:
+                bundle = src[start:end]
+                # A module script's top-level var is module-scoped: publish the bundle so the
+                # later views' scripts (which run after this one) can call it.
+                src = src[:end] + "window.CircuitsVis = CircuitsVis;\n" + src[end:]
+            else:
+                src = src[:start] + "\n" + src[end:]
+            parts.append(f'<div class="token-view"><h4>{_escape(view["condition"])}</h4>\n{src}\n</div>')
+        parts.append("</div>")
+    scale = ", ".join(f"{label} [{lo:.1f}, {hi:.1f}]" for label, lo, hi in zip(labels, lower, upper))
     html = (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>per-token persona projections</title></head>"
-        "<body><p>Each token is coloured by the projection of its residual on a persona direction "
-        "(choose the direction in each view), centred on the unsteered responses.</p>\n"
-        + "\n".join(parts)
-        + "\n</body></html>"
+        "<body><p>Each token is coloured by the projection of its residual on a persona direction (choose "
+        "the direction in each view), centred on the unsteered (plain) responses; units are the residual "
+        "stream's. One colour scale per direction, shared by every view: "
+        f"{_escape(scale)}.</p>\n" + "\n".join(parts) + "\n</body></html>"
     )
     return atomic_write(path, lambda tmp: tmp.write_text(html, encoding="utf-8"))
+
+
+def _escape(text: str) -> str:
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
