@@ -42,7 +42,8 @@ analyses: run
 	$(PY) -m billy_interp.benchmark --task all --methods sa,sa_t1,mrp --matched-decoding --n 12 --max-new-tokens 160 --protocol discussion --out runs/benchmark/matched
 	$(PY) -m billy_interp.benchmark --task aut --methods sa,sa_t1,mrp,billy,control,discussion --n 12 --max-new-tokens 160 --protocol discussion --out runs/benchmark/timing
 	$(PY) -m billy_interp.benchmark --task aut --ablation --n 12 --max-new-tokens 160 --protocol discussion --out runs/benchmark/ablation
-	$(PY) -m billy_interp.benchmark --task all --methods sa,sa_t1,mrp,billy,billy_published,control --n 12 --out runs/benchmark/paper
+	$(PY) -m billy_interp.benchmark --task all --methods sa,sa_t1,mrp,billy,billy_published,control,discussion --n 12 --out runs/benchmark/paper
+	$(PY) -m billy_interp.extract --persona creative_professional,environmentalist,futurist --preset paper --out runs/vectors_paper
 	$(PY) -m billy_interp.compare --a runs/benchmark/main:billy --b runs/benchmark/main:control,runs/benchmark/main:sa_t1,runs/benchmark/main:discussion,runs/benchmark/main:mrp,runs/benchmark/matched:mrp,runs/benchmark/main:sa --metrics originality --out runs/compare
 	$(PY) -m billy_interp.stability --out runs/stability
 
