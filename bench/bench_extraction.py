@@ -94,35 +94,30 @@ def main(argv=None) -> dict:
     def ours():
         return generate(model, batch, GenerationConfig(max_new_tokens=n_new, do_sample=True, seed=0, stop_at_eos=False))
 
-    def hf():
-        reference.generate(
+    def hf_sample(max_new_tokens: int, min_new_tokens: int | None = None) -> torch.Tensor:
+        """Plain HF ``generate`` with the same sampling settings; the new tokens."""
+        torch.manual_seed(0)
+        return reference.generate(
             input_ids=batch.input_ids,
             attention_mask=batch.attention_mask,
             do_sample=True,
             temperature=1.0,
             top_p=1.0,
             top_k=0,
-            max_new_tokens=n_new,
-            min_new_tokens=n_new,
+            max_new_tokens=max_new_tokens,
+            min_new_tokens=min_new_tokens,
             pad_token_id=model.tokenizer.pad_token_id,
-        )
+        )[:, batch.input_ids.shape[1] :]
+
+    def hf():
+        hf_sample(n_new, n_new)
 
     def until_eos(drop: bool):
         config = GenerationConfig(max_new_tokens=args.long_tokens, do_sample=True, seed=0, drop_finished=drop)
         return lambda: sum(generate(model, batch, config).output_tokens)
 
     def hf_until_eos():
-        torch.manual_seed(0)
-        out = reference.generate(
-            input_ids=batch.input_ids,
-            attention_mask=batch.attention_mask,
-            do_sample=True,
-            temperature=1.0,
-            top_p=1.0,
-            top_k=0,
-            max_new_tokens=args.long_tokens,
-            pad_token_id=model.tokenizer.pad_token_id,
-        )[:, batch.input_ids.shape[1] :]
+        out = hf_sample(args.long_tokens)
         eos = torch.tensor(model.eos_token_ids)
         ended = torch.isin(out, eos)
         # tokens up to and including the first EOS (all of them where none came)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -109,26 +110,26 @@ def write_token_view(views: Sequence[dict], path: str | Path) -> Path:
     if not views:
         raise ValueError("no token views to write")
     labels = list(views[0]["labels"])
-    for view in views:
-        values = np.asarray(view["values"], dtype=float)
-        if list(view["labels"]) != labels or values.shape != (len(view["tokens"]), len(labels)):
+    values = [np.asarray(view["values"], dtype=float) for view in views]
+    for view, array in zip(views, values):
+        if list(view["labels"]) != labels or array.shape != (len(view["tokens"]), len(labels)):
             raise ValueError(
-                f"view {view['prompt']!r} / {view['condition']!r}: values {values.shape} do not match "
+                f"view {view['prompt']!r} / {view['condition']!r}: values {array.shape} do not match "
                 f"{len(view['tokens'])} tokens x {len(labels)} labels, or its labels differ from the first view's"
             )
-    stacked = np.concatenate([np.asarray(v["values"], dtype=float) for v in views])
+    stacked = np.concatenate(values)
     upper, lower = np.maximum(stacked.max(0), 1e-7), np.minimum(stacked.min(0), -1e-7)
-    groups: dict[str, list[dict]] = {}
-    for view in views:
-        groups.setdefault(str(view["prompt"]), []).append(view)
-    parts, bundle = [], None
+    groups: dict[str, list[tuple[dict, np.ndarray]]] = {}
+    for view, array in zip(views, values):
+        groups.setdefault(str(view["prompt"]), []).append((view, array))
+    parts, published = [], False
     for prompt, group in groups.items():
-        parts.append(f'<div class="token-prompt"><h3>{_escape(prompt)}</h3>')
-        for view in group:
+        parts.append(f'<div class="token-prompt"><h3>{html.escape(prompt, quote=False)}</h3>')
+        for view, array in group:
             src = render(
                 "ColoredTokensMulti",
                 tokens=list(view["tokens"]),
-                values=np.asarray(view["values"], dtype=float),
+                values=array,
                 labels=labels,
                 positiveBounds=upper.tolist(),
                 negativeBounds=lower.tolist(),
@@ -137,25 +138,22 @@ def write_token_view(views: Sequence[dict], path: str | Path) -> Path:
             # later view would be parsed inside the first one and never show.
             src = re.sub(r'(<div id="circuits-vis-[^"]*"[^>]*?)\s*/>', r"\1></div>", src)
             start, end = src.index('type="module">') + len('type="module">'), src.index("CircuitsVis.render(")
-            if bundle is None:
-                bundle = src[start:end]
+            if not published:
                 # A module script's top-level var is module-scoped: publish the bundle so the
                 # later views' scripts (which run after this one) can call it.
                 src = src[:end] + "window.CircuitsVis = CircuitsVis;\n" + src[end:]
+                published = True
             else:
                 src = src[:start] + "\n" + src[end:]
-            parts.append(f'<div class="token-view"><h4>{_escape(view["condition"])}</h4>\n{src}\n</div>')
+            condition = html.escape(str(view["condition"]), quote=False)
+            parts.append(f'<div class="token-view"><h4>{condition}</h4>\n{src}\n</div>')
         parts.append("</div>")
     scale = ", ".join(f"{label} [{lo:.1f}, {hi:.1f}]" for label, lo, hi in zip(labels, lower, upper))
-    html = (
+    page = (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>per-token persona projections</title></head>"
         "<body><p>Each token is coloured by the projection of its residual on a persona direction (choose "
         "the direction in each view), centred on the unsteered (plain) responses; units are the residual "
         "stream's. One colour scale per direction, shared by every view: "
-        f"{_escape(scale)}.</p>\n" + "\n".join(parts) + "\n</body></html>"
+        f"{html.escape(scale, quote=False)}.</p>\n" + "\n".join(parts) + "\n</body></html>"
     )
-    return atomic_write(path, lambda tmp: tmp.write_text(html, encoding="utf-8"))
-
-
-def _escape(text: str) -> str:
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return atomic_write(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
