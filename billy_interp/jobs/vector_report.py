@@ -101,7 +101,6 @@ def compare_extractions(
     from billy_interp.vectors.extraction import pool_table, separation_auc
     from billy_interp.vectors.formats import load_vector
 
-    model = model if model is not None else load_model()
     dirs = {
         "a": resolve_source(vectors_dir, option="--vectors-dir"),
         "b": resolve_source(compare_dir, option="--compare-dir"),
@@ -109,6 +108,7 @@ def compare_extractions(
     personas = sorted(set.intersection(*({p.name.split(".")[0] for p in d.glob("*.auc.csv")} for d in dirs.values())))
     if not personas:
         raise FileNotFoundError(f"--compare-dir {compare_dir}: no persona is in both it and {dirs['a']}")
+    model = model if model is not None else load_model()  # after the folders are checked
     block = model.layers.resolve(layer=paper_layer)[0]
     auc_rows, cosine_rows = [], []
     for persona in personas:
