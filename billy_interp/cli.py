@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import sys
 import typing
 from collections.abc import Callable, Sequence
@@ -36,6 +37,7 @@ ENTRY_POINTS = (
     ("billy_interp.interaction", "billy_interp.jobs.interaction", "InteractionConfig"),
     ("billy_interp.projection", "billy_interp.jobs.projection", "ProjectionConfig"),
     ("billy_interp.figures", "billy_interp.figures.build", "FiguresConfig"),
+    ("billy_interp.conformance", "billy_interp.jobs.conformance", "ConformanceConfig"),
 )
 
 # Exceptions that mean "the user asked for something that cannot be done", not a bug.
@@ -85,6 +87,22 @@ def _first_line(error: BaseException) -> str:
     return " ".join(text.split()) or type(error).__name__
 
 
+class _CurrentStderr(logging.Handler):
+    """Writes to whatever ``sys.stderr`` is at the time (a captured stream in tests, too)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(self.format(record), file=sys.stderr)
+
+
+def _show_info_lines() -> None:
+    """Let the library's INFO lines (which model, which prompt format) reach a command's stderr."""
+    logger = logging.getLogger("billy_interp")
+    if not any(isinstance(h, _CurrentStderr) for h in logger.handlers):
+        logger.addHandler(_CurrentStderr())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # a root handler (libraries call logging.warning) would print it twice
+
+
 def command(config_cls: type[T], run: Callable[[T], Any], description: str | None = None) -> Callable[..., Any]:
     """The ``main(argv=None)`` of a ``python -m`` module: parse ``config_cls``, call ``run``.
 
@@ -100,6 +118,7 @@ def command(config_cls: type[T], run: Callable[[T], Any], description: str | Non
         parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
         namespace = vars(parser.parse_args(args))  # argparse reports its own errors (exit 2)
         namespace.pop("debug", None)
+        _show_info_lines()
         try:
             return run(config_cls(**namespace))
         except USER_ERRORS as error:

@@ -5,51 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-CHAT_TEMPLATE = (
-    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] "
-    "+ '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}"
-    "{% endif %}"
-)
-CORPUS = [
-    "The capital of France is Paris.",
-    "You are a creative professional assistant. Give unusual uses for a brick.",
-    "Build a wall, a doorstop, grind it into pigment, weigh down a time capsule.",
-    "An environmentalist thinks about recycling, climate, forests and rivers.",
-    "A futurist imagines robots, space travel, and cities of tomorrow.",
-    "What are some creative uses for a towel? Answer with a numbered list.",
-]
-
 
 def build_tiny_tokenizer(directory=None):
-    """A byte-level BPE with SmolLM2's chat special tokens, trained on a few lines (~10 ms).
+    """A byte-level BPE with SmolLM2's chat special tokens (the conformance families' tokenizer)."""
+    from billy_interp.architectures.families import tiny_tokenizer
 
-    TL's bridge re-loads the tokenizer from ``name_or_path``, so it is saved to ``directory``
-    (a temporary one by default) and loaded back from there.
-    """
-    import tempfile
-
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import AutoTokenizer, PreTrainedTokenizerFast
-
-    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    tok = Tokenizer(models.BPE(unk_token=None))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    tok.train_from_iterator(CORPUS, trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        bos_token="<|im_start|>",
-        eos_token="<|im_end|>",
-        pad_token="<|im_end|>",
-        unk_token="<|endoftext|>",
-    )
-    fast.chat_template = CHAT_TEMPLATE
-    directory = directory or tempfile.mkdtemp(prefix="tiny-tok-")
-    fast.save_pretrained(directory)
-    return AutoTokenizer.from_pretrained(directory)
+    return tiny_tokenizer(directory)
 
 
 def build_tiny_hf(tokenizer, *, seed: int = 0, n_layers: int = 2, d_model: int = 64):

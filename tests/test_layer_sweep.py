@@ -55,6 +55,9 @@ def test_sweep_outputs(tiny_model_dir, tiny_vectors, tmp_path):
     assert (results.loc[results["alpha"] == 16, "projection:futurist"].abs() > 0).any()
     best = json.loads((out / "recommended.json").read_text())
     assert "unsteered_perplexity" in best
+    strength = pd.read_csv(out / "strength.csv")
+    assert list(strength["paper_layer"]) == [1, 2] and (strength["h_norm"] > 0).all()
+    assert {"v_norm", "sink_norm", "sink_positions", "scale"} <= set(strength.columns)
     assert (out / "figures" / "heatmaps.html").is_file()
     assert "layer_sweep" in (out / "command.txt").read_text()
 

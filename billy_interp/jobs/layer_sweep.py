@@ -9,8 +9,9 @@ outputs carry both. Every (layer, alpha) cell is generated greedily for the same
 sample of AUT objects and neutral design tasks); cells share batches (per-row layer and alpha).
 The run directory holds ``config.json``, ``command.txt``, ``cells.jsonl`` (the resume log: a
 killed sweep continues and loses no finished cell), ``results.csv`` (one row per prompt x cell),
-``aggregate.csv`` (one row per cell, raw and relative alpha), ``recommended.json`` and heatmaps in
-``figures/``. Trait, originality and coherence scores are offline proxies.
+``aggregate.csv`` (one row per cell, raw and relative alpha), ``strength.csv`` (per block: |v|,
+the sink-free reference norm |h| and the attention sinks' norms behind relative alpha),
+``recommended.json`` and heatmaps in ``figures/``. Trait, originality and coherence scores are offline proxies.
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ def _sweep(config: SweepConfig, model: SteerableModel | None, out: Path, persona
     pairs = sweep_prompts(config.n_prompts, config.seed)
     prompts, subjects = [p for p, _ in pairs], [s for _, s in pairs]
     scale = relative_alpha_scale(model, prompts, vector)
+    write_csv(scale, out / "strength.csv")
     cells = _cells(config, model.layers, scale)
     log = JsonlLog(out / "cells.jsonl")
     done = {(entry["block"], entry["alpha"]) for entry in log.read()}

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from billy_interp import __version__
 from billy_interp.core.activations import POOLINGS, Pooling, pooled_residuals
 from billy_interp.core.layers import layer_columns
-from billy_interp.core.model import SteerableModel, TokenBatch
+from billy_interp.core.model import Backend, SteerableModel, TokenBatch
 from billy_interp.vectors.vector import PersonaVector, mean_difference, pca_direction
 
 __all__ = ["Extractor", "pool_table", "vectors_from_pooled", "separation_auc", "auc"]
@@ -37,6 +37,7 @@ def pool_table(
     batch_size: int = 16,
     poolings: Sequence[Pooling] = POOLINGS,
     progress: bool = False,
+    backend: Backend = "residual",
 ) -> dict[Pooling, Float[Tensor, "row layer d_model"]]:
     """Pooled residuals of every row of the table (rows in table order), at every block."""
     if len(table) == 0:
@@ -58,7 +59,7 @@ def pool_table(
         ids = torch.tensor([[pad] * (width - len(s)) + s for s in chunk])
         mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in chunk])
         start = torch.tensor([width - len(s) + st for s, st in zip(chunk, starts[begin : begin + batch_size])])
-        pooled = pooled_residuals(model, TokenBatch(ids, mask), start, poolings=poolings)
+        pooled = pooled_residuals(model, TokenBatch(ids, mask), start, poolings=poolings, backend=backend)
         for pooling, tensor in pooled.items():
             out[pooling][begin : begin + len(chunk)] = tensor.permute(1, 0, 2).cpu()
     return out
