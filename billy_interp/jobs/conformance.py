@@ -4,8 +4,8 @@ The job behind ``python -m billy_interp.conformance``. Builds a tiny random-init
 family in :data:`billy_interp.architectures.FAMILIES` in-process (no downloads; 3.5 minutes
 on 2 CPU cores for all twelve, measured beside another job), runs every check of
 :mod:`billy_interp.architectures.checks` through both runners, and writes the support table
-(family x check -> pass / fail / unsupported, with the reason for anything not passing) as Markdown; ``--csv`` keeps every
-check's measured detail. A test regenerates the table and fails when the committed one is stale.
+(family x check -> pass / fail / unsupported, with the reason for anything not passing) as
+Markdown; ``--csv`` keeps every check's measured detail. A test regenerates the table and fails when the committed one is stale.
 """
 
 from __future__ import annotations
