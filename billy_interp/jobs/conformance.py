@@ -1,11 +1,12 @@
 """The conformance job: which HF architecture families billy_interp runs exactly as HF does.
 
 The job behind ``python -m billy_interp.conformance``. Builds a tiny random-init model of each
-family in :data:`billy_interp.architectures.FAMILIES` in-process (no downloads; 3.5 minutes
-on 2 CPU cores for all twelve, measured beside another job), runs every check of
+family in :data:`billy_interp.architectures.FAMILIES` in-process (no downloads; 3.5 minutes on
+2 CPU cores for all twelve, measured beside another job), runs every check of
 :mod:`billy_interp.architectures.checks` through both runners, and writes the support table
 (family x check -> pass / fail / unsupported, with the reason for anything not passing) as
-Markdown; ``--csv`` keeps every check's measured detail. A test regenerates the table and fails when the committed one is stale.
+Markdown; ``--csv`` keeps every check's measured detail. A test regenerates the table and fails
+when the committed one is stale.
 """
 
 from __future__ import annotations
