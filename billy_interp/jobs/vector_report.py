@@ -186,8 +186,9 @@ def run_vector_report(config: ReportConfig) -> pd.DataFrame:
         "Blocks are TL block indices: block `l` is the paper's layer `l+1`.",
         "",
         "Caveat: with about 15 D+ and 15 D- held-out responses per persona, one AUC has a standard error "
-        "near 0.07, and the best of 30 layers is optimistically biased; `auc_at_layer_20` is the "
-        "pre-registered layer (the paper's).",
+        f"near 0.07, and the best of {long['block'].nunique()} layers is optimistically biased; "
+        f"`auc_at_layer_{config.paper_layer}` is the pre-registered layer"
+        + (" (the paper's)." if config.paper_layer == 20 else " (the paper's layer 20 scaled to this depth)."),
         "",
         f"**Reach AUC >= {config.threshold} at some layer (response-mean vector):** {', '.join(passing) or 'none'}.",
         "",
