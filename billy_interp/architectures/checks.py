@@ -68,7 +68,7 @@ def _relative_error(ours: Tensor, theirs: Tensor) -> float:
     return float((ours.float() - theirs.float()).abs().max() / theirs.float().abs().max().clamp_min(1e-12))
 
 
-def _decoder_layer_outputs(reference: nn.Module) -> list[nn.Module]:
+def _decoder_layers(reference: nn.Module) -> list[nn.Module]:
     from billy_interp.core.runners import decoder_layers
 
     return list(decoder_layers(reference))
@@ -155,7 +155,7 @@ def _check_steering(model: SteerableModel, reference: nn.Module, backend: Backen
         hidden[:, -1] += alpha * v.to(hidden.dtype)
         return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
 
-    handle = _decoder_layer_outputs(reference)[block].register_forward_hook(add_last)
+    handle = _decoder_layers(reference)[block].register_forward_hook(add_last)
     try:
         steered = _compare_with_hf(model, reference, backend, steering, True)
     finally:
@@ -181,7 +181,7 @@ def _check_residuals(model: SteerableModel, reference: nn.Module, backend: Backe
     def keep(_module: nn.Module, _args: Any, output: Any) -> None:
         last.append(output[0] if isinstance(output, tuple) else output)
 
-    handle = _decoder_layer_outputs(reference)[n - 1].register_forward_hook(keep)
+    handle = _decoder_layers(reference)[n - 1].register_forward_hook(keep)
     try:
         with torch.inference_mode():
             out = reference(
