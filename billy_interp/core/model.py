@@ -175,8 +175,12 @@ class SteerableModel:
                 raise ValueError(
                     f"{reason}; without the residual clone (fast_clone=False) nothing can run it"
                 ) from error
+            try:
+                model = cls(name, plain, None, tokenizer, bridge_error=reason)
+            except ValueError as residual_error:  # no decoder blocks where the residual runner looks
+                raise ValueError(f"{reason}, and the residual runner cannot run it either: {residual_error}") from error
             warnings.warn(f"{reason}: running on the residual runner only (no TL bridge)", stacklevel=2)
-            return cls(name, plain, None, tokenizer, bridge_error=reason)
+            return model
         bridge.eval()
         return cls(name, plain, bridge, tokenizer)
 
