@@ -37,7 +37,12 @@ import torch
 from torch import Tensor, nn
 
 from billy_interp.architectures.families import FAMILIES, Family, tiny_tokenizer
+from billy_interp.core.forward import run_with_cache
+from billy_interp.core.generation import GenerationConfig, generate
 from billy_interp.core.model import Backend, SteerableModel, TokenBatch
+from billy_interp.core.runners import decoder_layers, left_padded_position_ids
+from billy_interp.core.steering import Steering, steer
+from billy_interp.vectors.extraction import pool_table, separation_auc, vectors_from_pooled
 
 __all__ = ["CHECKS", "BACKENDS", "CheckResult", "check_model", "check_family", "conformance_matrix"]
 
@@ -68,12 +73,6 @@ def _relative_error(ours: Tensor, theirs: Tensor) -> float:
     return float((ours.float() - theirs.float()).abs().max() / theirs.float().abs().max().clamp_min(1e-12))
 
 
-def _decoder_layers(reference: nn.Module) -> list[nn.Module]:
-    from billy_interp.core.runners import decoder_layers
-
-    return list(decoder_layers(reference))
-
-
 def _hf_generate(reference: nn.Module, batch: TokenBatch, use_cache: bool, pad_id: int) -> list[list[int]]:
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -99,8 +98,6 @@ def _same_tokens(ours: Sequence[int], theirs: Sequence[int], eos: set[int]) -> b
 def _ours(
     model: SteerableModel, prompts: Sequence[str], backend: Backend, steering: Any, **config: Any
 ) -> list[list[int]]:
-    from billy_interp.core.generation import GenerationConfig, generate
-
     settings = GenerationConfig(max_new_tokens=NEW_TOKENS, backend=backend, **config)
     return generate(model, list(prompts), settings, steering).token_ids
 
@@ -113,16 +110,12 @@ def _direction(model: SteerableModel, seed: int = 1) -> Tensor:
 
 def _residual_scale(model: SteerableModel, block: int) -> float:
     """The median norm of the block's residual over real prompt tokens (sets alpha's scale)."""
-    from billy_interp.core.forward import run_with_cache
-
     batch = model.encode_chat(list(PROMPTS))
     resid = run_with_cache(model, batch, blocks=[block]).stack()[0]
     return float(resid[batch.attention_mask.bool()].norm(dim=-1).median())
 
 
 def _check_greedy(model: SteerableModel, reference: nn.Module, backend: Backend, use_cache: bool) -> str:
-    from billy_interp.core.steering import Steering
-
     zero = Steering.from_vectors({model.layers.hook_name(0): _direction(model)}, alpha=0.0)
     _compare_with_hf(model, reference, backend, zero, use_cache)
     return f"{len(PROMPTS)} prompts (one left-padded batch) x {NEW_TOKENS} tokens identical"
@@ -142,8 +135,6 @@ def _compare_with_hf(
 
 
 def _check_steering(model: SteerableModel, reference: nn.Module, backend: Backend) -> str:
-    from billy_interp.core.steering import Steering
-
     block = model.layers.n_layers - 1
     v = _direction(model)
     alpha = 8.0 * _residual_scale(model, block)
@@ -155,7 +146,7 @@ def _check_steering(model: SteerableModel, reference: nn.Module, backend: Backen
         hidden[:, -1] += alpha * v.to(hidden.dtype)
         return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
 
-    handle = _decoder_layers(reference)[block].register_forward_hook(add_last)
+    handle = decoder_layers(reference)[block].register_forward_hook(add_last)
     try:
         steered = _compare_with_hf(model, reference, backend, steering, True)
     finally:
@@ -168,9 +159,6 @@ def _check_steering(model: SteerableModel, reference: nn.Module, backend: Backen
 
 
 def _check_residuals(model: SteerableModel, reference: nn.Module, backend: Backend) -> str:
-    from billy_interp.core.forward import run_with_cache
-    from billy_interp.core.runners import left_padded_position_ids
-
     batch = model.encode_chat(list(PROMPTS))
     real = batch.attention_mask.bool()
     n = model.layers.n_layers
@@ -181,7 +169,7 @@ def _check_residuals(model: SteerableModel, reference: nn.Module, backend: Backe
     def keep(_module: nn.Module, _args: Any, output: Any) -> None:
         last.append(output[0] if isinstance(output, tuple) else output)
 
-    handle = _decoder_layers(reference)[n - 1].register_forward_hook(keep)
+    handle = decoder_layers(reference)[n - 1].register_forward_hook(keep)
     try:
         with torch.inference_mode():
             out = reference(
@@ -217,9 +205,6 @@ def _check_left_padding(model: SteerableModel, backend: Backend) -> str:
 
 
 def _check_extraction(model: SteerableModel, backend: Backend) -> str:
-    from billy_interp.core.steering import Steering, steer
-    from billy_interp.vectors.extraction import pool_table, separation_auc, vectors_from_pooled
-
     rows = []
     for i, prompt in enumerate(PROMPTS):
         response = model.tokenizer(" a doorstop, a bookend, pigment"[: 10 + 7 * i], add_special_tokens=False)
@@ -251,9 +236,6 @@ def _check_extraction(model: SteerableModel, backend: Backend) -> str:
 
 
 def _check_unembed(model: SteerableModel, reference: nn.Module, backend: Backend) -> str:
-    from billy_interp.core.forward import run_with_cache
-    from billy_interp.core.runners import left_padded_position_ids
-
     batch = model.encode_chat(list(PROMPTS))
     real = batch.attention_mask.bool()
     last = run_with_cache(model, batch, blocks=[model.layers.n_layers - 1], backend=backend).stack()[0]

@@ -112,16 +112,10 @@ def _gpt2(tokenizer: Any) -> dict[str, Any]:
 
 
 def _gpt_neox(tokenizer: Any) -> dict[str, Any]:
-    return {
-        **_special_ids(tokenizer),
-        "hidden_size": D_MODEL,
-        "intermediate_size": 2 * D_MODEL,
-        "num_hidden_layers": N_LAYERS,
-        "num_attention_heads": N_HEADS,
-        "max_position_embeddings": 512,
-        "initializer_range": INIT_RANGE,
-        "tie_word_embeddings": False,
-    }
+    """The Llama-like sizes minus grouped-query attention, which GPT-NeoX does not have."""
+    settings = _decoder()(tokenizer)
+    del settings["num_key_value_heads"]
+    return settings
 
 
 # Gemma 3 alternates sliding-window and full layers; a window of 8 tokens is shorter than every

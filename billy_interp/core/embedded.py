@@ -31,6 +31,7 @@ __all__ = [
     "find_gguf",
     "OPTIONAL_MODELS",
     "optional_model_gguf",
+    "model_gguf",
 ]
 
 EMBEDDED_MODEL_NAME = "SmolLM2-135M-Instruct"
@@ -246,3 +247,9 @@ def optional_model_gguf(name: str) -> Path:
     assembler.assemble(staging, overwrite=True)  # checks the published SHA-256
     os.replace(staging, target)
     return target
+
+
+def model_gguf(name: str | Path) -> Path | None:
+    """The GGUF file behind a model name: an optional model's (assembled on first use), a
+    ``.gguf`` path or a folder holding one (:func:`find_gguf`); ``None`` for any other model."""
+    return optional_model_gguf(str(name)) if name in OPTIONAL_MODELS else find_gguf(name)

@@ -60,18 +60,9 @@ def _load_hf(
 def _gguf_source(name: str) -> Path | None:
     """The dequantised cache folder when ``name`` is a GGUF model (the embedded file reuses the
     embedded cache), else ``None``."""
-    from billy_interp.core.embedded import (
-        OPTIONAL_MODELS,
-        embedded_model_dir,
-        find_gguf,
-        gguf_model_dir,
-        locate_gguf,
-        optional_model_gguf,
-    )
+    from billy_interp.core.embedded import embedded_model_dir, gguf_model_dir, locate_gguf, model_gguf
 
-    if name in OPTIONAL_MODELS:
-        return gguf_model_dir(optional_model_gguf(name))
-    gguf = find_gguf(name)
+    gguf = model_gguf(name)
     if gguf is None:
         return None
     try:
@@ -162,9 +153,9 @@ def model_shape(name: str = EMBEDDED, *, trust_remote_code: bool = False) -> Mod
         return ModelShape(EMBEDDED_MODEL_NAME, *EMBEDDED_SHAPE)
     from transformers import AutoConfig
 
-    from billy_interp.core.embedded import OPTIONAL_MODELS, find_gguf, optional_model_gguf
+    from billy_interp.core.embedded import model_gguf
 
-    gguf = optional_model_gguf(name) if name in OPTIONAL_MODELS else find_gguf(name)
+    gguf = model_gguf(name)
     try:
         if gguf is not None:  # metadata only: no dequantisation
             config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)

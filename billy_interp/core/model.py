@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import io
 import warnings
 from collections.abc import Iterator, Sequence
@@ -267,19 +268,21 @@ class SteerableModel:
     def has_chat_template(self) -> bool:
         return getattr(self.tokenizer, "chat_template", None) is not None
 
+    @functools.cached_property
+    def _tokenizer_adds_bos(self) -> bool:
+        """Whether the tokenizer itself puts BOS first (asked once: it cannot change per call)."""
+        probe = self.tokenizer("a", add_special_tokens=True)["input_ids"]
+        return bool(probe) and probe[0] == self.tokenizer.bos_token_id
+
     @property
     def expects_bos(self) -> bool:
         """Whether text should start with BOS: the tokenizer adds one itself, or its saved
         ``add_bos_token`` says so (for a GGUF model, the file's ``tokenizer.ggml.add_bos_token``,
         kept when it is dequantised). The ``add_bos_token`` attribute is not read: some classes
         (GemmaTokenizer) report False while adding BOS."""
-        bos = self.tokenizer.bos_token_id
-        if bos is None:
+        if self.tokenizer.bos_token_id is None:
             return False
-        if self.tokenizer.init_kwargs.get("add_bos_token"):
-            return True
-        probe = self.tokenizer("a", add_special_tokens=True)["input_ids"]
-        return bool(probe) and probe[0] == bos
+        return bool(self.tokenizer.init_kwargs.get("add_bos_token")) or self._tokenizer_adds_bos
 
     @property
     def prompt_style(self) -> str:
@@ -345,10 +348,8 @@ class SteerableModel:
         (:attr:`expects_bos`; some converted tokenizers forget to add it), left-padded: the
         paper's raw-prompt format (Fig. 3)."""
         bos = self.tokenizer.bos_token
-        if self.expects_bos and not isinstance(texts, str):
-            probe = self.tokenizer("a", add_special_tokens=True)["input_ids"]
-            if not probe or probe[0] != self.tokenizer.bos_token_id:
-                texts = [t if not isinstance(t, str) or t.startswith(bos) else bos + t for t in texts]
+        if self.expects_bos and not self._tokenizer_adds_bos and not isinstance(texts, str):
+            texts = [t if not isinstance(t, str) or t.startswith(bos) else bos + t for t in texts]
         return self._tokenize(texts, add_special_tokens=True)
 
     def encode_chat(self, prompts: Sequence[str], system: str | Sequence[str | None] | None = None) -> TokenBatch:
