@@ -110,6 +110,7 @@ bench: setup
 	$(PY) bench/bench_generation.py
 	$(PY) bench/bench_extraction.py
 	$(PY) bench/bench_sweep.py
+	$(PY) bench/bench_executors.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -59,6 +59,7 @@ MODULES = (
     "billy_interp.figures",
     "billy_interp.figures.build",
     "billy_interp.figures.browser",
+    "billy_interp.jobs.executors",
     "billy_interp.jobs.conformance",
     "billy_interp.jobs.extract",
     "billy_interp.jobs.merge",

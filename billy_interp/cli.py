@@ -46,6 +46,13 @@ USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, KeyError, OSError)
 T = TypeVar("T")
 
 
+def _fields(config_cls: type) -> list[dataclasses.Field]:
+    """The config's fields, where-to-run options (inherited first) listed last, after the job's own."""
+    from billy_interp.jobs.executors import EXECUTOR_OPTIONS
+
+    return sorted(dataclasses.fields(config_cls), key=lambda f: f.name in EXECUTOR_OPTIONS)
+
+
 def build_parser(config_cls: type, description: str | None = None) -> argparse.ArgumentParser:
     """An argparse parser with one ``--option`` per dataclass field (booleans get ``--no-...``)."""
     parser = argparse.ArgumentParser(
@@ -54,7 +61,7 @@ def build_parser(config_cls: type, description: str | None = None) -> argparse.A
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     hints = typing.get_type_hints(config_cls)
-    for f in dataclasses.fields(config_cls):
+    for f in _fields(config_cls):
         hint = hints[f.name]
         flag = "--" + f.name.replace("_", "-")
         help_text = f.metadata.get("help", "")
@@ -157,7 +164,7 @@ def render_cli_reference() -> str:
             "|---|---|---|---|",
         ]
         hints = typing.get_type_hints(config_cls)
-        for f in dataclasses.fields(config_cls):
+        for f in _fields(config_cls):
             hint = hints[f.name]
             if typing.get_origin(hint) is typing.Literal:
                 kind = "/".join(map(str, typing.get_args(hint)))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 import numpy as np
@@ -35,6 +35,9 @@ __all__ = [
     "METRICS",
     "GUARDED_METRICS",
     "TURN_METRICS",
+    "AnswerUnit",
+    "answer_units",
+    "answer_unit",
     "answer_items",
     "assistant_turns",
     "score",
@@ -49,6 +52,49 @@ TURN_METRICS = ("turn_originality", "turn_guarded_originality")
 JUDGE_METRICS = ("judge_originality", "judge_elaboration", "judge_turn_originality", "judge_turn_elaboration")
 
 
+@dataclass(frozen=True)
+class AnswerUnit:
+    """One :meth:`Method.run` call: a chunk of one task's items for one method. Its answers depend
+    on the unit alone (generation seeds each call), wherever and whenever it runs."""
+
+    task: str
+    method: str
+    items: tuple[TaskItem, ...]
+
+
+def answer_units(
+    items: Mapping[str, Sequence[TaskItem]],
+    items_per_call: Mapping[str, int],
+    records: Sequence[dict] = (),
+) -> list[AnswerUnit]:
+    """The units still to answer: every (task, method, item) not in ``records``, per task and
+    method in chunks of ``items_per_call[method]`` items."""
+    done = {(r["task"], r["method"], r["item_id"]) for r in records}
+    units = []
+    for task_name, task_items in items.items():
+        for method_name, step in items_per_call.items():
+            todo = [i for i in task_items if (task_name, method_name, i.item_id) not in done]
+            units += [AnswerUnit(task_name, method_name, tuple(todo[s : s + step])) for s in range(0, len(todo), step)]
+    return units
+
+
+def answer_unit(model: SteerableModel, method: Method, unit: AnswerUnit) -> list[dict]:
+    """The unit's answers as benchmark records (a discussion's turns kept for per-turn scoring)."""
+    records = []
+    for item, result in zip(unit.items, method.run(model, unit.items)):
+        record = {
+            "task": unit.task,
+            "subject": item.subject,
+            "prompt": item.prompt,
+            **{k: v for k, v in asdict(result).items() if k != "transcript"},
+            "method": unit.method,
+        }
+        if result.transcript:
+            record["turns"] = assistant_turns(result.transcript)
+        records.append(record)
+    return records
+
+
 def answer_items(
     model: SteerableModel,
     methods: Mapping[str, Method],
@@ -59,30 +105,13 @@ def answer_items(
 ) -> pd.DataFrame:
     """Every (task, method, item) not in ``records``, answered in chunks of ``batch_size`` rows
     and appended to ``log`` chunk by chunk; returns all records (old and new)."""
-    done = {(r["task"], r["method"], r["item_id"]): r for r in records}
-    for task_name, task_items in items.items():
-        for method_name, method in methods.items():
-            todo = [i for i in task_items if (task_name, method_name, i.item_id) not in done]
-            if not todo:
-                continue
-            step = method.items_per_call(batch_size)
-            for start in tqdm(range(0, len(todo), step), desc=f"{task_name}/{method_name}"):
-                chunk = todo[start : start + step]
-                new = []
-                for item, result in zip(chunk, method.run(model, chunk)):
-                    record = {
-                        "task": task_name,
-                        "subject": item.subject,
-                        "prompt": item.prompt,
-                        **{k: v for k, v in asdict(result).items() if k != "transcript"},
-                        "method": method_name,
-                    }
-                    if result.transcript:  # LLM Discussion: keep every turn, for per-turn scoring
-                        record["turns"] = assistant_turns(result.transcript)
-                    done[(task_name, method_name, item.item_id)] = record
-                    new.append(record)
-                log.append(new)  # whole lines, one write per chunk
-    return pd.DataFrame(list(done.values()))
+    steps = {name: method.items_per_call(batch_size) for name, method in methods.items()}
+    new: list[dict] = []
+    for unit in tqdm(answer_units(items, steps, records), desc="answer chunks"):
+        answers = answer_unit(model, methods[unit.method], unit)
+        log.append(answers)  # whole lines, one write per chunk
+        new += answers
+    return pd.DataFrame([*records, *new])
 
 
 def assistant_turns(transcript: Sequence[Sequence[dict]]) -> list[str]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -26,11 +27,12 @@ import pandas as pd
 from billy_interp import paper
 from billy_interp.core.loading import load_model
 from billy_interp.core.model import SteerableModel
-from billy_interp.evaluation.benchmark import answer_items, efficiency, score, summarize
+from billy_interp.evaluation.benchmark import AnswerUnit, answer_unit, answer_units, efficiency, score, summarize
 from billy_interp.evaluation.methods import METHOD_NAMES, Method, make_method
 from billy_interp.evaluation.protocol import PROTOCOL_NAMES, get_protocol
 from billy_interp.evaluation.tasks import TASKS, load_task, sample_items
 from billy_interp.io import JsonlLog, claim_run_dir, read_jsonl_log, record_run, write_csv, write_json
+from billy_interp.jobs.executors import EXECUTOR_OPTIONS, ExecutorOptions, open_executor
 from billy_interp.options import VECTORS_DIR_HELP, UsageError, parse_names
 from billy_interp.scoring.creativity import PROXY_LABEL
 from billy_interp.scoring.judge import JUDGE_PROTOCOLS
@@ -53,7 +55,7 @@ METHODS_FILE = "methods.json"  # each method's settings, checked when a run resu
 
 
 @dataclass(frozen=True)
-class BenchmarkConfig:
+class BenchmarkConfig(ExecutorOptions):
     """Run creativity methods on WKCT tasks with one local model."""
 
     task: str = field(default="aut", metadata={"help": "aut, instances, similarities, scientific, or 'all'"})
@@ -109,6 +111,7 @@ class BenchmarkConfig:
     force: bool = field(default=False, metadata={"help": "if --out holds another run, start fresh in a sub-directory"})
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         for name in ("n", "max_new_tokens", "rounds", "batch_size", "judge_retries"):
             minimum = 0 if name in ("judge_retries", "max_new_tokens") else 1
             if getattr(self, name) < minimum:
@@ -216,33 +219,53 @@ def _check_settings(out: Path, described: dict[str, dict], answered: set[str]) -
     write_json({**before, **described}, path)
 
 
-def _prepare_methods(model: SteerableModel, config: BenchmarkConfig, records: list[dict]) -> dict[str, Method]:
+@dataclass(frozen=True)
+class _Context:
+    """A worker's loaded model and the methods built on it."""
+
+    model: SteerableModel
+    methods: dict[str, Method]
+
+
+def _context(config: BenchmarkConfig, model: SteerableModel | None = None) -> _Context:
+    model = model or load_model(config.model, device=config.device or None, dtype=config.dtype)
+    return _Context(model, {name: _method(model, config, name, spec) for name, spec in _steering_specs(config).items()})
+
+
+def _describe(context: _Context, config: BenchmarkConfig) -> tuple[dict[str, dict], dict[str, int]]:
+    """Each method's settings (for methods.json) and its items per :meth:`Method.run` call."""
     specs = _steering_specs(config)
-    methods = {name: _method(model, config, name, spec) for name, spec in specs.items()}
     described = {
         name: {
-            **method.describe(model),
+            **method.describe(context.model),
             "model": config.model,
             "steering_source": specs[name],
             "protocol": config.protocol,
         }
-        for name, method in methods.items()
+        for name, method in context.methods.items()
     }
-    _check_settings(Path(config.out), described, {r["method"] for r in records})
-    return methods
+    return described, {name: m.items_per_call(config.batch_size) for name, m in context.methods.items()}
 
 
-def _generate(
-    model: SteerableModel, config: BenchmarkConfig, methods: dict[str, Method], records: list[dict]
-) -> pd.DataFrame:
+def _answer(context: _Context, unit: AnswerUnit) -> list[dict]:
+    return answer_unit(context.model, context.methods[unit.method], unit)
+
+
+def _generate(executor, config: BenchmarkConfig, steps: dict[str, int], records: list[dict]) -> pd.DataFrame:
     protocol = get_protocol(config.protocol)
     items = {
         t: protocol.items(sample_items(load_task(t), config.n, config.seed))  # type: ignore[arg-type]
         for t in config.tasks()
     }
-    return answer_items(
-        model, methods, items, JsonlLog(Path(config.out) / "responses.jsonl"), records, config.batch_size
-    )
+    log = JsonlLog(Path(config.out) / "responses.jsonl")
+    new: list[dict] = []
+
+    def finished(_unit: AnswerUnit, answers: list[dict]) -> None:
+        log.append(answers)  # whole lines, one write per unit
+        new.extend(answers)
+
+    executor.map(_answer, answer_units(items, steps, records), finished, desc="answer chunks")
+    return pd.DataFrame([*records, *new])
 
 
 # Settings a resumed run may change: tasks, methods and items are added or left out of the tables,
@@ -269,13 +292,17 @@ MAY_CHANGE = (
     "price_in",
     "price_out",
     "device",
+    *EXECUTOR_OPTIONS,
 )
 MODULE = "billy_interp.benchmark"
 
 
 def run_benchmark(config: BenchmarkConfig, model: SteerableModel | None = None) -> pd.DataFrame:
     """The benchmark job: generate what is missing (unless ``score_only``), score, tabulate;
-    returns the summary table. The tables cover exactly this config's tasks, methods and items."""
+    returns the summary table. The tables cover exactly this config's tasks, methods and items.
+    Under ``executor="ray"`` the answer chunks run on Ray workers (each loads ``config.model``)."""
+    if model is not None and config.executor != "local":
+        raise ValueError("a model object stays in this process: with --executor ray the workers load --model")
     if config.score_only:
         records = pd.DataFrame(read_jsonl_log(Path(config.out) / "responses.jsonl"))
         if records.empty:
@@ -283,31 +310,38 @@ def run_benchmark(config: BenchmarkConfig, model: SteerableModel | None = None) 
         return _tabulate(_selected(records, config), config)
     with claim_run_dir(config.out, config, MODULE, may_change=MAY_CHANGE, force=config.force, record=False) as out:
         config = replace(config, out=str(out))  # a --force run writes to its fresh sub-directory
-        model = model or load_model(config.model, device=config.device or None, dtype=config.dtype)
         records = read_jsonl_log(out / "responses.jsonl")
-        methods = _prepare_methods(model, config, records)  # refuses changed settings before anything is recorded
-        record_run(out, config, MODULE, MAY_CHANGE)
-        return _tabulate(_selected(_generate(model, config, methods, records), config), config)
+        local = _context(config, model) if model is not None else None
+        with open_executor(config, partial(_context, config), local) as executor:
+            described, steps = executor.call(_describe, config)
+            # refuses changed settings before anything is recorded
+            _check_settings(out, described, {r["method"] for r in records})
+            record_run(out, config, MODULE, MAY_CHANGE)
+            answers = _generate(executor, config, steps, records)
+        return _tabulate(_selected(answers, config), config)
 
 
 def _selected(records: pd.DataFrame, config: BenchmarkConfig) -> pd.DataFrame:
     """The answers this config asks for; the log may hold more (other tasks, methods or a larger
-    ``n`` from earlier runs), which stay in the log but not in the tables, and say so."""
+    ``n`` from earlier runs), which stay in the log but not in the tables, and say so. Rows come
+    in task, method, item order, not in the order they were answered (which depends on resumes
+    and on which worker finished first)."""
     wanted = {
-        (t, m, i.item_id)
+        (t, m, i.item_id): None
         for t in config.tasks()
-        for i in sample_items(load_task(t), config.n, config.seed)
         for m in config.method_names()
+        for i in sample_items(load_task(t), config.n, config.seed)
     }
+    rank = {key: position for position, key in enumerate(wanted)}
     keys = list(zip(records["task"], records["method"], records["item_id"]))
-    keep = [key in wanted for key in keys]
-    left_out = len(keys) - sum(keep)
+    order = sorted((row for row, key in enumerate(keys) if key in rank), key=lambda row: rank[keys[row]])
+    left_out = len(keys) - len(order)
     if left_out:
         print(
             f"{left_out} answers in the log are outside this run's tasks, methods or items (--n {config.n}); "
             "they stay in responses.jsonl and are not in the tables"
         )
-    return records[keep].reset_index(drop=True)
+    return records.iloc[order].reset_index(drop=True)
 
 
 def _tabulate(records: pd.DataFrame, config: BenchmarkConfig) -> pd.DataFrame:

@@ -18,30 +18,34 @@ interruption.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from billy_interp.core.loading import load_model
+import pandas as pd
+
 from billy_interp.core.model import SteerableModel
 from billy_interp.io import check_writable_dir, read_json, write_run_record
+from billy_interp.jobs.executors import Executor, ExecutorOptions, load_config_model, open_executor
 from billy_interp.options import UsageError, parse_ints
 from billy_interp.paper import PAPER_PERSONAS
+from billy_interp.vectors.contrast import contrast_table, generate_chunk, open_contrast_log, pending_chunks
 from billy_interp.vectors.extract import (
     EXTRACTION_PRESETS,
     PROVENANCE_FILE,
     ExtractionSettings,
     PersonaExtraction,
-    extract_persona,
+    extract_from_table,
     save_extraction,
 )
 from billy_interp.vectors.library import model_slug, shipped_vectors_root
 from billy_interp.vectors.personas import Persona, PersonaError, load_persona
 
-__all__ = ["ExtractConfig", "run_extract"]
+__all__ = ["ExtractConfig", "run_extract", "extract_with"]
 
 
 @dataclass(frozen=True)
-class ExtractConfig(ExtractionSettings):
+class ExtractConfig(ExtractionSettings, ExecutorOptions):
     """Extract persona vectors (mean over response tokens, D+ minus D-, every layer)."""
 
     persona: str = field(default="", metadata={"help": "catalog name(s), comma-separated, or 'all'"})
@@ -66,6 +70,7 @@ class ExtractConfig(ExtractionSettings):
         if self.preset:
             self._apply_preset()
         super().__post_init__()
+        ExecutorOptions.__post_init__(self)
         if bool(self.persona) == bool(self.persona_file):
             raise UsageError("give exactly one of --persona or --persona-file")
         self.seed_list()
@@ -120,33 +125,70 @@ def _check_writable(out_dir: Path, stem: str, settings: dict, overwrite: bool) -
 
 def run_extract(config: ExtractConfig, model: SteerableModel | None = None) -> list[PersonaExtraction]:
     """Every persona x seed, each written to ``<out>/<model>/`` (``.../seeds`` for several seeds)
-    as soon as it is done."""
+    as soon as it is done. Under ``executor="ray"`` the D± generation chunks and the pooling run
+    on Ray workers (each loads ``config.model``); this process writes every file."""
+    if model is not None and config.executor != "local":
+        raise ValueError("a model object stays in this process: with --executor ray the workers load --model")
     personas = config.personas()  # validate names before the model loads
     seeds = config.seed_list()
-    slug = model_slug(model.name if model is not None else _label(config.model))
+    slug = model_slug(model.name if model is not None else model_label(config.model))
     out_dir = Path(config.out) / slug / ("seeds" if len(seeds) > 1 else "")
     stems = {(p.name, s): f"{p.name}.seed{s}" if len(seeds) > 1 else p.name for p in personas for s in seeds}
     for (persona, seed), stem in stems.items():
         _check_writable(out_dir, stem, config.provenance(persona, seed), config.overwrite)
     check_writable_dir(out_dir, "--out")  # before any generation, not after minutes of it
     check_writable_dir(Path(config.run_dir) / slug, "--run-dir")
-    model = model or load_model(config.model, device=config.device or None, dtype=config.dtype)
     write_run_record(Path(config.run_dir) / slug, config, "billy_interp.extract")
     results = []
-    for persona in personas:
-        for seed in seeds:
-            run_dir = config.generation_dir(config.run_dir, slug, persona.name, seed)
-            result = extract_persona(model, persona, config, seed, run_dir)
-            save_extraction(result, out_dir, len(seeds) > 1, config.provenance(persona.name, seed))
-            auc = result.auc[result.auc["pooling"] == "response_mean"] if not result.auc.empty else result.auc
-            best = auc["auc"].max() if not auc.empty else float("nan")
-            kept = int(((result.table["split"] == "extract") & result.table["kept"]).sum())
-            print(f"{persona.name} seed {seed}: kept {kept} extract rows, best held-out AUC {best:.3f} -> {out_dir}")
-            results.append(result)
+    with open_executor(config, partial(load_config_model, config), model) as executor:
+        for persona in personas:
+            for seed in seeds:
+                run_dir = config.generation_dir(config.run_dir, slug, persona.name, seed)
+                result = extract_with(executor, persona, config, seed, run_dir)
+                save_extraction(result, out_dir, len(seeds) > 1, config.provenance(persona.name, seed))
+                auc = result.auc[result.auc["pooling"] == "response_mean"] if not result.auc.empty else result.auc
+                best = auc["auc"].max() if not auc.empty else float("nan")
+                kept = int(((result.table["split"] == "extract") & result.table["kept"]).sum())
+                print(
+                    f"{persona.name} seed {seed}: kept {kept} extract rows, best held-out AUC {best:.3f} -> {out_dir}"
+                )
+                results.append(result)
     return results
 
 
-def _label(model: str) -> str:
+def _generate_unit(model: SteerableModel, unit: tuple) -> list[dict]:
+    index, chunk, plan = unit
+    return generate_chunk(model, chunk, plan, index)
+
+
+def _extract_unit(
+    model: SteerableModel, persona: Persona, settings: ExtractionSettings, seed: int, table: pd.DataFrame
+) -> PersonaExtraction:
+    return extract_from_table(model, persona, settings, seed, table)
+
+
+def extract_with(
+    executor: Executor, persona: Persona, settings: ExtractionSettings, seed: int, run_dir: str | Path
+) -> PersonaExtraction:
+    """:func:`~billy_interp.vectors.extract.extract_persona` with its D± generation chunks spread
+    over ``executor``'s workers: each chunk seeds itself from its index, so the answers (and the
+    vectors) are those of a local run; only this process writes the resume log in ``run_dir``."""
+    plan = settings.plan(seed)
+    with open_contrast_log(run_dir, persona, plan) as log:
+        done = {int(r["row_id"]): r for r in log.read()}
+
+        def finished(_unit: tuple, records: list[dict]) -> None:
+            log.append(records)  # the whole chunk as whole lines
+            done.update({r["row_id"]: r for r in records})
+
+        units = [(index, chunk, plan) for index, chunk in pending_chunks(persona, plan, done)]
+        executor.map(_generate_unit, units, finished, desc=f"D± {persona.name} seed {seed}")
+        table = contrast_table(persona, plan, done)
+    return executor.call(_extract_unit, persona, settings, seed, table)
+
+
+def model_label(model: str) -> str:
+    """The name a loaded ``--model`` would report, without loading it (run directories are named by it)."""
     from billy_interp.core.embedded import EMBEDDED_MODEL_NAME
     from billy_interp.core.model import EMBEDDED
 

@@ -17,10 +17,10 @@ the sink-free reference norm |h| and the attention sinks' norms behind relative 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from billy_interp import paper
 from billy_interp.analysis.strength import alphas_for_relative, relative_alpha_scale
@@ -32,6 +32,7 @@ from billy_interp.core.loading import load_model
 from billy_interp.core.model import SteerableModel
 from billy_interp.figures import plot_sweep_heatmaps, save_figure
 from billy_interp.io import JsonlLog, claim_run_dir, write_csv, write_json
+from billy_interp.jobs.executors import EXECUTOR_OPTIONS, ExecutorOptions, open_executor
 from billy_interp.options import VECTORS_DIR_HELP, UsageError, parse_floats, parse_ints
 from billy_interp.vectors.library import load_vectors
 from billy_interp.vectors.merging import merge, parse_recipe
@@ -41,7 +42,7 @@ __all__ = ["SweepConfig", "run_layer_sweep"]
 
 
 @dataclass(frozen=True)
-class SweepConfig:
+class SweepConfig(ExecutorOptions):
     """Layer x alpha sweep of a persona or merge recipe on the embedded (or any) model."""
 
     recipe: str = field(
@@ -71,6 +72,7 @@ class SweepConfig:
     force: bool = field(default=False, metadata={"help": "if --out holds another run, start fresh in a sub-directory"})
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         parse_recipe(self.recipe)
         self.paper_layers()
         if 0.0 not in self.alpha_list():
@@ -106,51 +108,94 @@ def _cells(config: SweepConfig, layers: LayerConvention, scale: pd.DataFrame) ->
 
 
 # Settings a resumed sweep may change: they decide neither a cell's text nor its scores.
-MAY_CHANGE = ("batch_size", "cells_per_chunk", "coherence_tolerance", "distinct_tolerance", "device")
+MAY_CHANGE = ("batch_size", "cells_per_chunk", "coherence_tolerance", "distinct_tolerance", "device", *EXECUTOR_OPTIONS)
 
 
 def run_layer_sweep(config: SweepConfig, model: SteerableModel | None = None) -> pd.DataFrame:
     """The sweep job: generate every missing cell (resumable), score, tabulate, recommend, draw.
-    Returns the per-cell aggregate table. A run directory made with other settings is refused."""
-    personas = [load_persona(n) for n in parse_recipe(config.recipe).weights]  # before anything loads
+    Returns the per-cell aggregate table. A run directory made with other settings is refused.
+    Under ``executor="ray"`` the cell chunks run on Ray workers (each loads ``config.model``)."""
+    if model is not None and config.executor != "local":
+        raise ValueError("a model object stays in this process: with --executor ray the workers load --model")
+    for name in parse_recipe(config.recipe).weights:  # unknown personas fail before anything loads
+        load_persona(name)
     module = "billy_interp.layer_sweep"
     with claim_run_dir(config.out, config, module, may_change=MAY_CHANGE, force=config.force) as out:
-        return _sweep(config, model, out, personas)
+        return _sweep(config, model, out)
 
 
-def _sweep(config: SweepConfig, model: SteerableModel | None, out: Path, personas: list) -> pd.DataFrame:
+@dataclass(frozen=True)
+class _SweepContext:
+    """What every chunk of cells needs; built once per worker (or once locally)."""
+
+    model: SteerableModel
+    parts: dict
+    vector: object
+    prompts: list[str]
+    subjects: list[str]
+    personas: list
+    decoding: GenerationConfig
+
+
+def _sweep_context(config: SweepConfig, model: SteerableModel | None = None) -> _SweepContext:
     recipe = parse_recipe(config.recipe)
     model = model or load_model(config.model, device=config.device or None, dtype=config.dtype)
     parts = load_vectors(list(recipe.weights), model, source=config.vectors_dir or None)
-    vector = merge(parts, recipe)
     pairs = sweep_prompts(config.n_prompts, config.seed)
-    prompts, subjects = [p for p, _ in pairs], [s for _, s in pairs]
-    scale = relative_alpha_scale(model, prompts, vector)
-    write_csv(scale, out / "strength.csv")
-    cells = _cells(config, model.layers, scale)
-    log = JsonlLog(out / "cells.jsonl")
-    done = {(entry["block"], entry["alpha"]) for entry in log.read()}
-    # alpha = 0 adds an exact zero, so every layer's baseline is the same run: generate it once.
-    zero_cells = [(c, rel) for c, rel in cells if c.alpha == 0]
-    todo = [
-        (c, rel) for c, rel in cells if (c.block, c.alpha) not in done and (c.alpha != 0 or (c, rel) == zero_cells[0])
-    ]
-    decoding = GenerationConfig(max_new_tokens=config.max_new_tokens, batch_size=config.batch_size)
+    return _SweepContext(
+        model=model,
+        parts=parts,
+        vector=merge(parts, recipe),
+        prompts=[p for p, _ in pairs],
+        subjects=[s for _, s in pairs],
+        personas=[load_persona(n) for n in recipe.weights],
+        decoding=GenerationConfig(max_new_tokens=config.max_new_tokens, batch_size=config.batch_size),
+    )
+
+
+def _plan(context: _SweepContext) -> tuple[pd.DataFrame, LayerConvention]:
+    """The relative-alpha reference table and the model's layer convention, which fix the cells."""
+    return relative_alpha_scale(context.model, context.prompts, context.vector), context.model.layers
+
+
+def _sweep_chunk(context: _SweepContext, chunk: list[tuple[Cell, float]]) -> list[dict]:
+    """Generate and score one chunk of cells: one resume-log entry per cell."""
+    model, prompts, vector = context.model, context.prompts, context.vector
+    chunk_cells = [c for c, _ in chunk]
+    frame, _ = run_grid(model, prompts, vector, chunk_cells, context.decoding)
+    frame["relative_alpha"] = [rel for _, rel in chunk for _ in prompts]
+    batch_size = context.decoding.batch_size
+    frame["perplexity"] = perplexities(model, list(frame["prompt"]), list(frame["token_ids"]), batch_size)
+    metrics = text_metrics(list(frame["text"]), context.subjects * len(chunk), context.personas)
     batch = model.encode_chat(prompts)
-    chunks = [todo[i : i + config.cells_per_chunk] for i in range(0, len(todo), config.cells_per_chunk)]
-    for chunk in tqdm(chunks, desc="layer x alpha cells"):
-        chunk_cells = [c for c, _ in chunk]
-        frame, _ = run_grid(model, prompts, vector, chunk_cells, decoding)
-        frame["relative_alpha"] = [rel for _, rel in chunk for _ in prompts]
-        frame["perplexity"] = perplexities(model, list(frame["prompt"]), list(frame["token_ids"]), config.batch_size)
-        metrics = text_metrics(list(frame["text"]), subjects * len(chunk), personas)
-        tiled = type(batch)(batch.input_ids.repeat(len(chunk), 1), batch.attention_mask.repeat(len(chunk), 1))
-        projections = last_layer_projections(model, tiled, grid_steering(vector, chunk_cells, len(prompts)), parts)
-        frame = pd.concat([frame.reset_index(drop=True), metrics, projections], axis=1)
-        log.append(  # one line per finished cell, the whole chunk in one write
-            {"block": cell.block, "alpha": cell.alpha, "rows": rows.drop(columns=["token_ids"]).to_dict("records")}
-            for (cell, _), (_, rows) in zip(chunk, frame.groupby(["block", "alpha"], sort=False))
-        )
+    tiled = type(batch)(batch.input_ids.repeat(len(chunk), 1), batch.attention_mask.repeat(len(chunk), 1))
+    projections = last_layer_projections(model, tiled, grid_steering(vector, chunk_cells, len(prompts)), context.parts)
+    frame = pd.concat([frame.reset_index(drop=True), metrics, projections], axis=1)
+    return [
+        {"block": cell.block, "alpha": cell.alpha, "rows": rows.drop(columns=["token_ids"]).to_dict("records")}
+        for (cell, _), (_, rows) in zip(chunk, frame.groupby(["block", "alpha"], sort=False))
+    ]
+
+
+def _sweep(config: SweepConfig, model: SteerableModel | None, out: Path) -> pd.DataFrame:
+    local = _sweep_context(config, model) if model is not None else None
+    with open_executor(config, partial(_sweep_context, config), local) as executor:
+        scale, layers = executor.call(_plan)
+        write_csv(scale, out / "strength.csv")
+        cells = _cells(config, layers, scale)
+        log = JsonlLog(out / "cells.jsonl")
+        done = {(entry["block"], entry["alpha"]) for entry in log.read()}
+        # alpha = 0 adds an exact zero, so every layer's baseline is the same run: generate it once.
+        zero_cells = [(c, rel) for c, rel in cells if c.alpha == 0]
+        todo = [
+            (c, rel)
+            for c, rel in cells
+            if (c.block, c.alpha) not in done and (c.alpha != 0 or (c, rel) == zero_cells[0])
+        ]
+        # The chunks are the units: fixed by the grid and --cells-per-chunk, wherever they run.
+        chunks = [todo[i : i + config.cells_per_chunk] for i in range(0, len(todo), config.cells_per_chunk)]
+        # one line per finished cell, the whole chunk in one write
+        executor.map(_sweep_chunk, chunks, lambda _chunk, entries: log.append(entries), desc="layer x alpha cells")
     logged = log.read()
     baseline = next((entry for entry in logged if entry["alpha"] == 0), None)
     have = {(entry["block"], entry["alpha"]) for entry in logged}
@@ -171,6 +216,8 @@ def _sweep(config: SweepConfig, model: SteerableModel | None, out: Path, persona
         logged += copies
     records = [r for entry in logged for r in entry["rows"]]
     results = pd.DataFrame(records).drop(columns=["baseline_copied_from"], errors="ignore")
+    # cell order, not the order chunks finished in (which differs between executors and resumes)
+    results = results.sort_values(["block", "alpha", "prompt_index"], kind="stable", ignore_index=True)
     trait_cols = [c for c in results.columns if c.startswith("trait:")]
     proj_cols = [c for c in results.columns if c.startswith("projection:")]
     results["trait_mean"] = results[trait_cols].mean(axis=1)

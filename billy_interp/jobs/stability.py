@@ -24,19 +24,21 @@ and ``figures/stability.html``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 
 from billy_interp.analysis.stability import per_seed_measures, seed_cosines, summarize_stability
 from billy_interp.core.layers import add_paper_layer, paper_layer_to_block
-from billy_interp.core.loading import load_model
 from billy_interp.core.model import SteerableModel
 from billy_interp.figures import plot_stability, save_figure
 from billy_interp.io import claim_run_dir, write_csv
+from billy_interp.jobs.executors import EXECUTOR_OPTIONS, Executor, ExecutorOptions, load_config_model, open_executor
+from billy_interp.jobs.extract import extract_with, model_label
 from billy_interp.options import UsageError, parse_ints, parse_names
 from billy_interp.paper import PAPER_PERSONAS
-from billy_interp.vectors.extract import ExtractionSettings, extract_persona
+from billy_interp.vectors.extract import ExtractionSettings
 from billy_interp.vectors.formats import load_vector, save_vector
 from billy_interp.vectors.personas import list_personas, load_persona
 
@@ -44,7 +46,7 @@ __all__ = ["StabilityConfig", "run_stability"]
 
 
 @dataclass(frozen=True)
-class StabilityConfig:
+class StabilityConfig(ExecutorOptions):
     """Re-extract persona vectors with several seeds and measure how much they agree."""
 
     personas: str = field(default="all", metadata={"help": "catalog names, comma-separated, or 'all'"})
@@ -65,6 +67,7 @@ class StabilityConfig:
     force: bool = field(default=False, metadata={"help": "if --out holds another run, start fresh in a sub-directory"})
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self.persona_names(), self.seed_list(), self.report_blocks()
 
     def persona_names(self) -> list[str]:
@@ -82,7 +85,9 @@ class StabilityConfig:
         return [paper_layer_to_block(layer) for layer in parse_ints(self.report_layers, "--report-layers", minimum=1)]
 
 
-def _run_pair(model: SteerableModel, config: StabilityConfig, persona: str, seed: int, parts: Path) -> None:
+def _run_pair(
+    executor: Executor, model_name: str, config: StabilityConfig, persona: str, seed: int, parts: Path
+) -> None:
     vector_path, table_path = parts / f"{persona}.seed{seed}.safetensors", parts / f"{persona}.seed{seed}.csv"
     if table_path.exists() and vector_path.exists():
         return
@@ -92,8 +97,8 @@ def _run_pair(model: SteerableModel, config: StabilityConfig, persona: str, seed
         batch_size=config.batch_size,
         filter=config.filter,
     )
-    run_dir = settings.generation_dir(config.run_dir, model.name, persona, seed)
-    result = extract_persona(model, load_persona(persona), settings, seed, run_dir)
+    run_dir = settings.generation_dir(config.run_dir, model_name, persona, seed)
+    result = extract_with(executor, load_persona(persona), settings, seed, run_dir)
     measures = per_seed_measures(result.pooled, result.table, result.auc, config.n_splits, config.n_boot, seed)
     measures.insert(0, "persona", persona)
     save_vector(result.vectors["response_mean"], vector_path)
@@ -115,32 +120,42 @@ def _write_outputs(table: pd.DataFrame, config: StabilityConfig, out: Path) -> t
 
 def run_stability(config: StabilityConfig, model: SteerableModel | None = None) -> pd.DataFrame:
     """Every persona x seed (resumable), then the tables and figure after each persona; returns
-    the per-persona summary."""
+    the per-persona summary. Under ``executor="ray"`` the extractions' generation chunks and pooling
+    run on Ray workers (each loads ``config.model``); this process writes every file."""
+    if model is not None and config.executor != "local":
+        raise ValueError("a model object stays in this process: with --executor ray the workers load --model")
+    with (
+        claim_run_dir(
+            config.out,
+            config,
+            "billy_interp.stability",
+            may_change=("personas", "seeds", "report_layers", "threshold", "batch_size", "device", *EXECUTOR_OPTIONS),
+            force=config.force,
+        ) as out,
+        open_executor(config, partial(load_config_model, config), model) as executor,
+    ):
+        return _measure(executor, model, config, out)
+
+
+def _measure(executor: Executor, model: SteerableModel | None, config: StabilityConfig, out: Path) -> pd.DataFrame:
     personas, seeds = config.persona_names(), config.seed_list()
-    with claim_run_dir(
-        config.out,
-        config,
-        "billy_interp.stability",
-        may_change=("personas", "seeds", "report_layers", "threshold", "batch_size", "device"),
-        force=config.force,
-    ) as out:
-        model = model or load_model(config.model, device=config.device or None, dtype=config.dtype)
-        parts = out / "parts"
-        parts.mkdir(parents=True, exist_ok=True)
-        frames, summary, written = [], pd.DataFrame(), []
-        for persona in personas:
-            for seed in seeds:
-                _run_pair(model, config, persona, seed, parts)
-                print(f"{persona} seed {seed}: done")
-            per_seed = pd.concat([pd.read_csv(parts / f"{persona}.seed{s}.csv") for s in seeds], ignore_index=True)
-            vectors = {s: load_vector(parts / f"{persona}.seed{s}.safetensors", model) for s in seeds}
-            cos = seed_cosines(vectors, n_boot=config.n_boot, seed=0)
-            cos = cos.rename(columns={"mean_cosine": "value"}).assign(
-                persona=persona, measure="seed_cosine", seed=-1, trait_gap=per_seed["trait_gap"].mean()
-            )
-            frames += [per_seed, cos.drop(columns=["paper_layer", "n_pairs"])]
-            # Tables and figure after every persona, so a long run stopped part-way still reports.
-            summary, written = _write_outputs(pd.concat(frames, ignore_index=True), config, out)
-        print(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
-        print(f"tables: {out / 'stability.csv'}, {out / 'summary.csv'}; figures: {', '.join(map(str, written))}")
-        return summary
+    model_name = model.name if model is not None else model_label(config.model)
+    parts = out / "parts"
+    parts.mkdir(parents=True, exist_ok=True)
+    frames, summary, written = [], pd.DataFrame(), []
+    for persona in personas:
+        for seed in seeds:
+            _run_pair(executor, model_name, config, persona, seed, parts)
+            print(f"{persona} seed {seed}: done")
+        per_seed = pd.concat([pd.read_csv(parts / f"{persona}.seed{s}.csv") for s in seeds], ignore_index=True)
+        vectors = {s: load_vector(parts / f"{persona}.seed{s}.safetensors", model) for s in seeds}
+        cos = seed_cosines(vectors, n_boot=config.n_boot, seed=0)
+        cos = cos.rename(columns={"mean_cosine": "value"}).assign(
+            persona=persona, measure="seed_cosine", seed=-1, trait_gap=per_seed["trait_gap"].mean()
+        )
+        frames += [per_seed, cos.drop(columns=["paper_layer", "n_pairs"])]
+        # Tables and figure after every persona, so a long run stopped part-way still reports.
+        summary, written = _write_outputs(pd.concat(frames, ignore_index=True), config, out)
+    print(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    print(f"tables: {out / 'stability.csv'}, {out / 'summary.csv'}; figures: {', '.join(map(str, written))}")
+    return summary

@@ -15,7 +15,8 @@ uninterrupted one.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -33,6 +34,10 @@ __all__ = [
     "ContrastPlan",
     "plan_contrast",
     "generate_contrast",
+    "open_contrast_log",
+    "pending_chunks",
+    "generate_chunk",
+    "contrast_table",
     "filter_contrast",
     "table_hash",
     "RESPONSES_FILE",
@@ -101,11 +106,23 @@ def generate_contrast(
     model: SteerableModel, persona: Persona, plan: ContrastPlan, run_dir: str | Path, *, progress: bool = True
 ) -> pd.DataFrame:
     """Generate every planned response not already in ``run_dir``; return the full table."""
+    with open_contrast_log(run_dir, persona, plan) as log:
+        done = {int(r["row_id"]): r for r in log.read()}
+        for index, chunk in tqdm(pending_chunks(persona, plan, done), desc=f"D± {persona.name}", disable=not progress):
+            records = generate_chunk(model, chunk, plan, index)
+            log.append(records)  # the whole chunk as whole lines
+            done.update({r["row_id"]: r for r in records})
+        return contrast_table(persona, plan, done)
+
+
+@contextmanager
+def open_contrast_log(run_dir: str | Path, persona: Persona, plan: ContrastPlan) -> Iterator[JsonlLog]:
+    """The run directory's resume log, locked, once it is known to hold this plan's answers only."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     with locked(run_dir):
         _check_plan(run_dir, persona, plan)
-        return _generate(model, persona, plan, run_dir, progress)
+        yield JsonlLog(run_dir / RESPONSES_FILE)
 
 
 def _check_plan(run_dir: Path, persona: Persona, plan: ContrastPlan) -> None:
@@ -129,40 +146,41 @@ def _check_plan(run_dir: Path, persona: Persona, plan: ContrastPlan) -> None:
         write_json(settings, path)
 
 
-def _generate(
-    model: SteerableModel, persona: Persona, plan: ContrastPlan, run_dir: Path, progress: bool
-) -> pd.DataFrame:
+def pending_chunks(persona: Persona, plan: ContrastPlan, done: Mapping[int, dict]) -> list[tuple[int, pd.DataFrame]]:
+    """(chunk index, rows) of the plan's generation chunks that still miss an answer. A chunk's
+    sampling seed follows from its index, so it gives the same answers wherever it runs."""
     table = plan_contrast(persona, plan)
-    log = JsonlLog(run_dir / RESPONSES_FILE)
-    done = {int(r["row_id"]): r for r in log.read()}
     chunks = [table.iloc[i : i + plan.batch_size] for i in range(0, len(table), plan.batch_size)]
-    for index, chunk in enumerate(tqdm(chunks, desc=f"D± {persona.name}", disable=not progress)):
-        if all(int(r) in done for r in chunk["row_id"]):
-            continue
-        seed = plan.seed * 100003 + index
-        config = GenerationConfig(
-            max_new_tokens=plan.max_new_tokens,
-            do_sample=True,
-            temperature=plan.temperature,
-            seed=seed,
-            batch_size=plan.batch_size,
-        )
-        result = generate(model, list(chunk["question"]), config, system=list(chunk["system"]))
-        records = [
-            {
-                "row_id": int(row["row_id"]),
-                "seed": seed,
-                "response": text,
-                "response_ids": ids,
-                "prompt_tokens": n_prompt,
-                "response_tokens": len(ids),
-            }
-            for (_, row), text, ids, n_prompt in zip(
-                chunk.iterrows(), result.texts, result.token_ids, result.prompt_tokens
-            )
-        ]
-        log.append(records)  # the whole chunk as whole lines
-        done.update({r["row_id"]: r for r in records})
+    return [(i, chunk) for i, chunk in enumerate(chunks) if not all(int(r) in done for r in chunk["row_id"])]
+
+
+def generate_chunk(model: SteerableModel, chunk: pd.DataFrame, plan: ContrastPlan, index: int) -> list[dict]:
+    """Sample chunk ``index`` of the plan: one resume-log record per row."""
+    seed = plan.seed * 100003 + index
+    config = GenerationConfig(
+        max_new_tokens=plan.max_new_tokens,
+        do_sample=True,
+        temperature=plan.temperature,
+        seed=seed,
+        batch_size=plan.batch_size,
+    )
+    result = generate(model, list(chunk["question"]), config, system=list(chunk["system"]))
+    return [
+        {
+            "row_id": int(row["row_id"]),
+            "seed": seed,
+            "response": text,
+            "response_ids": ids,
+            "prompt_tokens": n_prompt,
+            "response_tokens": len(ids),
+        }
+        for (_, row), text, ids, n_prompt in zip(chunk.iterrows(), result.texts, result.token_ids, result.prompt_tokens)
+    ]
+
+
+def contrast_table(persona: Persona, plan: ContrastPlan, done: Mapping[int, dict]) -> pd.DataFrame:
+    """The plan's table with each row's generated answer (``done``: row id -> resume-log record)."""
+    table = plan_contrast(persona, plan)
     generated = pd.DataFrame([done[int(r)] for r in table["row_id"]])
     return table.merge(generated, on="row_id", how="left")
 

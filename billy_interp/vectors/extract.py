@@ -46,6 +46,7 @@ __all__ = [
     "ExtractionSettings",
     "PersonaExtraction",
     "extract_persona",
+    "extract_from_table",
     "extract_vector",
     "save_extraction",
     "PROVENANCE_FILE",
@@ -161,8 +162,16 @@ def extract_persona(
 ) -> PersonaExtraction:
     """Generate (or resume, from ``run_dir``) D+/D- for one persona and seed, filter, pool; its
     vectors (one per pooling) and tables."""
-    kinds = config.kinds()
     table = generate_contrast(model, persona, config.plan(seed), run_dir)
+    return extract_from_table(model, persona, config, seed, table)
+
+
+def extract_from_table(
+    model: SteerableModel, persona: Persona, config: ExtractionSettings, seed: int, table: pd.DataFrame
+) -> PersonaExtraction:
+    """Filter and pool a generated D+/D- table (:func:`~billy_interp.vectors.contrast.contrast_table`);
+    its vectors (one per pooling) and tables."""
+    kinds = config.kinds()
     judge = None
     if config.judge_model:
         from billy_interp.scoring.judge import Judge, JudgeConfig
