@@ -1,7 +1,8 @@
 """Benchmark answers, scores and costs: the library under the benchmark job.
 
-* :func:`answer_items` asks every method to answer every task item it has not answered yet,
-  appending each finished chunk to a JSONL resume log;
+* :func:`answer_units` cuts what every method has not answered yet into units (one
+  :meth:`Method.run` call each) and :func:`answer_unit` answers one; the job runs them through
+  its executor and appends each unit's answers to a JSONL resume log;
 * :func:`score` adds the offline proxy scores, the guarded scores (originality that only
   on-task, readable ideas earn, with appropriateness and readability beside it;
   ``scoring.guarded``), an LLM judge's when given, and the per-idea table;
@@ -27,7 +28,6 @@ from billy_interp.core.model import SteerableModel
 from billy_interp.evaluation.methods import Method
 from billy_interp.evaluation.relevance import guard
 from billy_interp.evaluation.tasks import TaskItem, task_subjects
-from billy_interp.io import JsonlLog
 from billy_interp.scoring.creativity import PROXY_LABEL, score_response
 from billy_interp.scoring.guarded import GUARDED_LABEL, score_guarded
 
@@ -38,7 +38,6 @@ __all__ = [
     "AnswerUnit",
     "answer_units",
     "answer_unit",
-    "answer_items",
     "assistant_turns",
     "score",
     "summarize",
@@ -93,25 +92,6 @@ def answer_unit(model: SteerableModel, method: Method, unit: AnswerUnit) -> list
             record["turns"] = assistant_turns(result.transcript)
         records.append(record)
     return records
-
-
-def answer_items(
-    model: SteerableModel,
-    methods: Mapping[str, Method],
-    items: Mapping[str, Sequence[TaskItem]],
-    log: JsonlLog,
-    records: Sequence[dict] = (),
-    batch_size: int = 16,
-) -> pd.DataFrame:
-    """Every (task, method, item) not in ``records``, answered in chunks of ``batch_size`` rows
-    and appended to ``log`` chunk by chunk; returns all records (old and new)."""
-    steps = {name: method.items_per_call(batch_size) for name, method in methods.items()}
-    new: list[dict] = []
-    for unit in tqdm(answer_units(items, steps, records), desc="answer chunks"):
-        answers = answer_unit(model, methods[unit.method], unit)
-        log.append(answers)  # whole lines, one write per chunk
-        new += answers
-    return pd.DataFrame([*records, *new])
 
 
 def assistant_turns(transcript: Sequence[Sequence[dict]]) -> list[str]:

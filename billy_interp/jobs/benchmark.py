@@ -25,14 +25,13 @@ from pathlib import Path
 import pandas as pd
 
 from billy_interp import paper
-from billy_interp.core.loading import load_model
 from billy_interp.core.model import SteerableModel
 from billy_interp.evaluation.benchmark import AnswerUnit, answer_unit, answer_units, efficiency, score, summarize
 from billy_interp.evaluation.methods import METHOD_NAMES, Method, make_method
 from billy_interp.evaluation.protocol import PROTOCOL_NAMES, get_protocol
 from billy_interp.evaluation.tasks import TASKS, load_task, sample_items
 from billy_interp.io import JsonlLog, claim_run_dir, read_jsonl_log, record_run, write_csv, write_json
-from billy_interp.jobs.executors import EXECUTOR_OPTIONS, ExecutorOptions, open_executor
+from billy_interp.jobs.executors import EXECUTOR_OPTIONS, ExecutorOptions, load_config_model, open_executor
 from billy_interp.options import VECTORS_DIR_HELP, UsageError, parse_names
 from billy_interp.scoring.creativity import PROXY_LABEL
 from billy_interp.scoring.judge import JUDGE_PROTOCOLS
@@ -224,22 +223,23 @@ class _Context:
     """A worker's loaded model and the methods built on it."""
 
     model: SteerableModel
+    specs: dict[str, dict | None]  # what each method steers with (None: unsteered)
     methods: dict[str, Method]
 
 
 def _context(config: BenchmarkConfig, model: SteerableModel | None = None) -> _Context:
-    model = model or load_model(config.model, device=config.device or None, dtype=config.dtype)
-    return _Context(model, {name: _method(model, config, name, spec) for name, spec in _steering_specs(config).items()})
+    model = model or load_config_model(config)
+    specs = _steering_specs(config)
+    return _Context(model, specs, {name: _method(model, config, name, spec) for name, spec in specs.items()})
 
 
 def _describe(context: _Context, config: BenchmarkConfig) -> tuple[dict[str, dict], dict[str, int]]:
     """Each method's settings (for methods.json) and its items per :meth:`Method.run` call."""
-    specs = _steering_specs(config)
     described = {
         name: {
             **method.describe(context.model),
             "model": config.model,
-            "steering_source": specs[name],
+            "steering_source": context.specs[name],
             "protocol": config.protocol,
         }
         for name, method in context.methods.items()
@@ -326,12 +326,12 @@ def _selected(records: pd.DataFrame, config: BenchmarkConfig) -> pd.DataFrame:
     ``n`` from earlier runs), which stay in the log but not in the tables, and say so. Rows come
     in task, method, item order, not in the order they were answered (which depends on resumes
     and on which worker finished first)."""
-    wanted = {
-        (t, m, i.item_id): None
+    wanted = [
+        (t, m, i.item_id)
         for t in config.tasks()
         for m in config.method_names()
         for i in sample_items(load_task(t), config.n, config.seed)
-    }
+    ]
     rank = {key: position for position, key in enumerate(wanted)}
     keys = list(zip(records["task"], records["method"], records["item_id"]))
     order = sorted((row for row, key in enumerate(keys) if key in rank), key=lambda row: rank[keys[row]])

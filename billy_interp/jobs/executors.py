@@ -236,9 +236,7 @@ def open_executor(
     if options.executor == "local":
         yield _Local(setup, context)
         return
-    if not ray_available():
-        raise UsageError(RAY_MISSING)
-    import ray
+    import ray  # ExecutorOptions refused --executor ray without it
 
     started = False
     if not ray.is_initialized():

@@ -28,15 +28,15 @@ from billy_interp.analysis.sweep import Cell, grid_steering, recommend, run_grid
 from billy_interp.analysis.sweep_metrics import last_layer_projections, perplexities, text_metrics
 from billy_interp.core.generation import GenerationConfig
 from billy_interp.core.layers import LayerConvention, layer_columns
-from billy_interp.core.loading import load_model
-from billy_interp.core.model import SteerableModel
+from billy_interp.core.model import SteerableModel, TokenBatch
 from billy_interp.figures import plot_sweep_heatmaps, save_figure
 from billy_interp.io import JsonlLog, claim_run_dir, write_csv, write_json
-from billy_interp.jobs.executors import EXECUTOR_OPTIONS, ExecutorOptions, open_executor
+from billy_interp.jobs.executors import EXECUTOR_OPTIONS, ExecutorOptions, load_config_model, open_executor
 from billy_interp.options import VECTORS_DIR_HELP, UsageError, parse_floats, parse_ints
 from billy_interp.vectors.library import load_vectors
 from billy_interp.vectors.merging import merge, parse_recipe
-from billy_interp.vectors.personas import load_persona
+from billy_interp.vectors.personas import Persona, load_persona
+from billy_interp.vectors.vector import PersonaVector
 
 __all__ = ["SweepConfig", "run_layer_sweep"]
 
@@ -129,24 +129,27 @@ class _SweepContext:
     """What every chunk of cells needs; built once per worker (or once locally)."""
 
     model: SteerableModel
-    parts: dict
-    vector: object
+    parts: dict[str, PersonaVector]
+    vector: PersonaVector
     prompts: list[str]
+    batch: TokenBatch  # the prompts, chat-formatted: tiled per chunk for the projections
     subjects: list[str]
-    personas: list
+    personas: list[Persona]
     decoding: GenerationConfig
 
 
 def _sweep_context(config: SweepConfig, model: SteerableModel | None = None) -> _SweepContext:
     recipe = parse_recipe(config.recipe)
-    model = model or load_model(config.model, device=config.device or None, dtype=config.dtype)
+    model = model or load_config_model(config)
     parts = load_vectors(list(recipe.weights), model, source=config.vectors_dir or None)
     pairs = sweep_prompts(config.n_prompts, config.seed)
+    prompts = [p for p, _ in pairs]
     return _SweepContext(
         model=model,
         parts=parts,
         vector=merge(parts, recipe),
-        prompts=[p for p, _ in pairs],
+        prompts=prompts,
+        batch=model.encode_chat(prompts),
         subjects=[s for _, s in pairs],
         personas=[load_persona(n) for n in recipe.weights],
         decoding=GenerationConfig(max_new_tokens=config.max_new_tokens, batch_size=config.batch_size),
@@ -167,7 +170,7 @@ def _sweep_chunk(context: _SweepContext, chunk: list[tuple[Cell, float]]) -> lis
     batch_size = context.decoding.batch_size
     frame["perplexity"] = perplexities(model, list(frame["prompt"]), list(frame["token_ids"]), batch_size)
     metrics = text_metrics(list(frame["text"]), context.subjects * len(chunk), context.personas)
-    batch = model.encode_chat(prompts)
+    batch = context.batch
     tiled = type(batch)(batch.input_ids.repeat(len(chunk), 1), batch.attention_mask.repeat(len(chunk), 1))
     projections = last_layer_projections(model, tiled, grid_steering(vector, chunk_cells, len(prompts)), context.parts)
     frame = pd.concat([frame.reset_index(drop=True), metrics, projections], axis=1)
