@@ -12,6 +12,7 @@ import torch
 from billy_interp.jobs import benchmark, executors, layer_sweep, stability
 from billy_interp.jobs.executors import ExecutorOptions, open_executor
 from billy_interp.options import UsageError
+from billy_interp.scoring.embeddings import get_embedder
 from billy_interp.vectors.formats import load_vector
 from tests.conftest import job_main
 
@@ -117,6 +118,7 @@ def one_thread():
     behind originality) round differently on two, so the local reference uses one thread too."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
+    get_embedder.cache_clear()  # its per-text cache may hold embeddings an earlier test made on two threads
     yield
     torch.set_num_threads(before)
 
