@@ -46,6 +46,7 @@ analyses: run
 	$(PY) -m billy_interp.extract --persona creative_professional,environmentalist,futurist --preset paper --out runs/vectors_paper
 	$(PY) -m billy_interp.compare --a runs/benchmark/main:billy --b runs/benchmark/main:control,runs/benchmark/main:sa_t1,runs/benchmark/main:discussion,runs/benchmark/main:mrp,runs/benchmark/matched:mrp,runs/benchmark/main:sa --metrics originality --out runs/compare
 	$(PY) -m billy_interp.stability --out runs/stability
+	$(PY) -m billy_interp.frontier --n 40 --reference-dir runs/benchmark/paper --out runs/frontier
 
 # Rebuild figures/ from whatever runs exist (seconds; no model).
 figures: setup

@@ -29,6 +29,7 @@ ENTRY_POINTS = (
     ("billy_interp.merge", "billy_interp.jobs.merge", "MergeConfig"),
     ("billy_interp.benchmark", "billy_interp.jobs.benchmark", "BenchmarkConfig"),
     ("billy_interp.compare", "billy_interp.jobs.compare", "CompareConfig"),
+    ("billy_interp.frontier", "billy_interp.jobs.frontier", "FrontierConfig"),
     ("billy_interp.demo", "billy_interp.jobs.demo", "DemoConfig"),
     ("billy_interp.vector_report", "billy_interp.jobs.vector_report", "ReportConfig"),
     ("billy_interp.stability", "billy_interp.jobs.stability", "StabilityConfig"),

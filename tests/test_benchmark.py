@@ -158,8 +158,12 @@ def test_billy_tuned_cell_from_text_or_a_sweep_dir(tmp_path):
     with pytest.raises(ValueError, match="no .*recommended.json"):
         job.BenchmarkConfig(methods="billy_tuned", tuned=str(tmp_path)).tuned_cell()
     (tmp_path / "recommended.json").write_text(json.dumps({"cell": {"paper_layer": 5.0, "alpha": 4.0}}))
+    with pytest.raises(ValueError, match="older recommender; rerun python -m billy_interp.layer_sweep"):
+        job.BenchmarkConfig(methods="billy_tuned", tuned=str(tmp_path)).tuned_cell()
+    cell = {"objective": "guarded_originality", "cell": {"paper_layer": 5.0, "alpha": 4.0}}
+    (tmp_path / "recommended.json").write_text(json.dumps(cell))
     assert job.BenchmarkConfig(methods="billy_tuned", tuned=str(tmp_path)).tuned_cell() == (5, 4.0)
-    (tmp_path / "recommended.json").write_text(json.dumps({"cell": None, "reason": "x"}))
+    (tmp_path / "recommended.json").write_text(json.dumps({"objective": "guarded_originality", "cell": None}))
     with pytest.raises(ValueError, match="recommends no cell"):
         job.BenchmarkConfig(methods="billy_tuned", tuned=str(tmp_path)).tuned_cell()
 

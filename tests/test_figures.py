@@ -1,6 +1,7 @@
 from dataclasses import fields
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
@@ -164,6 +165,38 @@ def test_a_png_that_cannot_be_rendered_again_is_removed_not_left_stale(tmp_path,
     assert [p.name for p in written] == ["cos.html"] and not (tmp_path / "cos.png").exists()
 
 
+def test_a_missing_png_renderer_is_reported_in_one_line(tmp_path, monkeypatch, capsys):
+    fig = figures.plot_cosine_matrix(_cosines(), 0)
+
+    def no_renderer(*args, **kwargs):
+        raise RuntimeError("Kaleido requires Google Chrome to be installed.\n\nEither download and install Chrome")
+
+    monkeypatch.setattr(type(fig), "to_image", no_renderer)
+    figures.save_figure(fig, tmp_path / "cos")
+    printed = capsys.readouterr().out
+    assert printed.count("\n") == 1 and printed.startswith("PNG skipped for cos (HTML written): no PNG renderer")
+
+
+def test_sweep_heatmaps_have_colour_bars_a_log_perplexity_scale_and_the_recommended_cell():
+    agg = pd.DataFrame(
+        {
+            "paper_layer": [1, 1, 2, 2],
+            "alpha": [0.0, 4.0, 0.0, 4.0],
+            "perplexity": [2.0, 40.0, 2.0, 400.0],
+            "guarded_originality": [0.5, 0.6, 0.5, 0.1],
+        }
+    )
+    fig = figures.plot_sweep_heatmaps(agg, ["guarded_originality", "perplexity"], mark={"paper_layer": 1, "alpha": 4})
+    heatmaps = [t for t in fig.data if t.type == "heatmap"]
+    assert all(t.colorbar.x is not None and t.showscale is not False for t in heatmaps)
+    assert heatmaps[0].colorbar.x < heatmaps[1].colorbar.x  # each beside its own panel
+    perplexity = heatmaps[1]
+    assert list(perplexity.colorbar.ticktext) == ["2", "5", "10", "20", "50", "100", "200"]
+    assert perplexity.z[1][1] == pytest.approx(np.log10(400.0)) and perplexity.customdata[1][1] == 400.0
+    stars = [t for t in fig.data if t.type == "scatter"]
+    assert len(stars) == 2 and stars[0].x == ("4",) and stars[0].y == (1,)
+
+
 def test_tables_from_small_runs():
     t1 = table1(_summary())
     assert list(t1.columns) == ["task", "method", "n", "originality", "elaboration"]
@@ -206,6 +239,7 @@ def test_build_rebuilds_from_run_dirs_and_lists_missing_ones(tmp_path):
         stability_dir=absent,
         stability_curve_dir=absent,
         compare_dir=absent,
+        frontier_dir=absent,
         out=str(tmp_path / "figs"),
     )
     index = build(config)
@@ -235,6 +269,7 @@ def test_a_rebuild_without_some_runs_keeps_their_figures_in_the_index(tmp_path):
         stability_dir=absent,
         stability_curve_dir=absent,
         compare_dir=absent,
+        frontier_dir=absent,
         out=str(figs),
     )
     build(FiguresConfig(benchmark_dir=str(bench), ablation_dir=str(bench), **dirs))

@@ -3,7 +3,7 @@ import json
 import pandas as pd
 import pytest
 
-from billy_interp.analysis.sweep import recommend
+from billy_interp.analysis.sweep import explain, recommend
 from billy_interp.jobs import layer_sweep
 from tests.conftest import job_main
 
@@ -122,10 +122,12 @@ def test_recommend_needs_both_coherence_checks():
             "relative_alpha": [0, 0.1, 0.2, 0.4],
         }
     )
-    best = recommend(agg, 1.5)  # alpha 16 is degenerate repetition with low perplexity
+    trait = {"objective": "trait_mean"}
+    best = recommend(agg, 1.5, **trait)  # alpha 16 is degenerate repetition with low perplexity
     assert best["cell"]["alpha"] == 4 and best["trait_gain"] == pytest.approx(0.1)
-    assert recommend(agg, 1.1)["cell"] is None
-    assert recommend(agg, 1.5, distinct_tolerance=1.0)["cell"]["alpha"] == 16
+    assert best["rejected"] == {"perplexity": 1, "distinct_2": 1, "gain": 0}
+    assert recommend(agg, 1.1, **trait)["cell"] is None
+    assert recommend(agg, 1.5, distinct_tolerance=1.0, **trait)["cell"]["alpha"] == 16
 
 
 def test_recommend_refuses_cells_that_leave_the_task():
@@ -141,6 +143,46 @@ def test_recommend_refuses_cells_that_leave_the_task():
             "relative_alpha": [0, 0.1, 0.2],
         }
     )
-    best = recommend(agg, 1.5)
+    best = recommend(agg, 1.5, objective="trait_mean")
     assert best["cell"]["alpha"] == 4 and best["unsteered_appropriateness"] == pytest.approx(0.9)
-    assert recommend(agg, 1.5, appropriateness_tolerance=1.0)["cell"]["alpha"] == 8
+    assert recommend(agg, 1.5, appropriateness_tolerance=1.0, objective="trait_mean")["cell"]["alpha"] == 8
+
+
+def _guarded_grid(**columns):
+    base = {
+        "alpha": [0, 4, 8, 16, 32],
+        "perplexity": [10.0, 11.0, 12.0, 11.0, 60.0],
+        "distinct_2": [0.9, 0.9, 0.9, 0.9, 0.9],
+        "appropriateness": [0.9, 0.9, 0.9, 0.9, 0.9],
+        "readability": [1.0, 1.0, 1.0, 1.0, 1.0],
+        "guarded_originality": [0.50, 0.55, 0.60, 0.70, 0.90],
+        "trait_mean": [0.1, 0.2, 0.3, 0.4, 0.5],
+        "block": [1] * 5,
+        "paper_layer": [2] * 5,
+        "relative_alpha": [0, 0.1, 0.2, 0.4, 0.8],
+    }
+    return pd.DataFrame(base | columns)
+
+
+def test_the_guarded_recommender_never_picks_a_degenerate_or_off_topic_cell():
+    # alpha 32 is incoherent (perplexity 6x); alpha 16 repeats itself (distinct-2) in one grid,
+    # leaves the task in another, turns unreadable in a third: each time alpha 8 is chosen
+    assert recommend(_guarded_grid(), 1.5)["cell"]["alpha"] == 16
+    for column, bad in (("distinct_2", 0.2), ("appropriateness", 0.3), ("readability", 0.4)):
+        values = list(_guarded_grid()[column])
+        values[3] = bad
+        best = recommend(_guarded_grid(**{column: values}), 1.5)
+        assert best["cell"]["alpha"] == 8 and best["gain"] == pytest.approx(0.10), column
+        assert best["rejected"][column] == 1 and best["rejected"]["perplexity"] == 1
+        assert "highest guarded_originality" in explain(best) and "paper layer 2" in explain(best)
+
+
+def test_the_recommender_recommends_nothing_that_does_not_beat_the_unsteered_model():
+    grid = _guarded_grid(guarded_originality=[0.5, 0.4, 0.45, 0.3, 0.9])
+    best = recommend(grid, 1.5)
+    assert best["cell"] is None and "no steered cell beats the unsteered guarded_originality" in best["reason"]
+    assert best["rejected"]["gain"] == 3
+    assert explain(best).startswith("no recommended cell")
+    assert recommend(grid, 1.5, objective="trait_mean")["cell"]["alpha"] == 16
+    with pytest.raises(ValueError, match="objective must be one of"):
+        recommend(grid, 1.5, objective="fluency")

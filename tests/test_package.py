@@ -113,7 +113,7 @@ def test_api_reference_lists_every_module_with_a_public_api():
     commands = {f"billy_interp.{name}" for name in COMMANDS}
     figures = {
         f"billy_interp.figures.{m}"
-        for m in ("benchmark", "geometry", "interaction", "output", "projection", "stability", "sweep")
+        for m in ("benchmark", "frontier", "geometry", "interaction", "output", "projection", "stability", "sweep")
     }
     skipped = {"billy_interp.api_reference"} | packages | commands | figures
     assert found - skipped == set(MODULES), "add new modules to billy_interp.api_reference.MODULES"

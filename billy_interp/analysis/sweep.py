@@ -24,7 +24,17 @@ from billy_interp.evaluation.tasks import load_task, sample_items
 from billy_interp.vectors.personas import shared_questions
 from billy_interp.vectors.vector import PersonaVector
 
-__all__ = ["Cell", "make_grid", "grid_steering", "run_grid", "run_naive", "sweep_prompts", "recommend"]
+__all__ = [
+    "Cell",
+    "make_grid",
+    "grid_steering",
+    "run_grid",
+    "run_naive",
+    "sweep_prompts",
+    "OBJECTIVES",
+    "recommend",
+    "explain",
+]
 
 
 @dataclass(frozen=True, order=True)
@@ -112,42 +122,105 @@ def sweep_prompts(n: int, seed: int) -> list[tuple[str, str]]:
     return [(i.prompt, i.subject) for i in aut] + [(q, q) for q in design]
 
 
+OBJECTIVES = ("guarded_originality", "trait_mean")
+
+
 def recommend(
-    aggregate: pd.DataFrame, tolerance: float, distinct_tolerance: float = 0.1, appropriateness_tolerance: float = 0.1
+    aggregate: pd.DataFrame,
+    tolerance: float,
+    distinct_tolerance: float = 0.1,
+    appropriateness_tolerance: float = 0.1,
+    readability_tolerance: float = 0.1,
+    objective: str = "guarded_originality",
 ) -> dict:
-    """Highest mean trait gain among cells that stay coherent and on the task: perplexity under
-    the unsteered model within ``tolerance`` x the unsteered one, distinct-2 at most
-    ``distinct_tolerance`` below it, and (when the aggregate has it) the share of on-task ideas
-    at most ``appropriateness_tolerance`` below it. (Perplexity alone rewards degenerate
-    repetition such as "futuristic futuristic ...", which the unsteered model finds easy to
-    predict; a cell that drifts off the task would win trait gain by talking about the persona.)"""
+    """The steered cell with the highest ``objective`` among cells that stay coherent and on the
+    task, if it beats the unsteered baseline; ``cell`` is None otherwise, with the reason.
+
+    The guards, each against the unsteered cells (alpha 0): perplexity under the unsteered model
+    within ``tolerance`` x, distinct-2 at most ``distinct_tolerance`` below, and (when the
+    aggregate has them) the on-task share at most ``appropriateness_tolerance`` below and the
+    readable share at most ``readability_tolerance`` below. Perplexity alone rewards degenerate
+    repetition ("futuristic futuristic ...", easy to predict); a cell that drifts off the task
+    wins trait gain by talking about the persona. The default objective, the guarded
+    originality, gives off-topic and unreadable ideas nothing, so neither can win it either.
+    ``rejected`` counts the steered cells each guard turned away (a cell may fail several)."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    if objective not in aggregate:
+        raise ValueError(f"the aggregate table has no {objective!r} column to recommend by")
     base = aggregate[aggregate["alpha"] == 0]
     if base.empty:
         raise ValueError("the alpha grid needs 0 (the unsteered baseline) to recommend a cell")
-    base_ppl, base_trait = float(base["perplexity"].mean()), float(base["trait_mean"].mean())
-    base_distinct = float(base["distinct_2"].mean())
-    keep = (
-        (aggregate["alpha"] != 0)
-        & (aggregate["perplexity"] <= tolerance * base_ppl)
-        & (aggregate["distinct_2"] >= base_distinct - distinct_tolerance)
-    )
+    steered = aggregate["alpha"] != 0
+    unsteered = {c: float(base[c].mean()) for c in ("perplexity", "distinct_2", "trait_mean", objective)}
+    guards = {
+        "perplexity": aggregate["perplexity"] <= tolerance * unsteered["perplexity"],
+        "distinct_2": aggregate["distinct_2"] >= unsteered["distinct_2"] - distinct_tolerance,
+    }
     result = {
-        "unsteered_perplexity": base_ppl,
-        "unsteered_distinct_2": base_distinct,
-        "unsteered_trait_mean": base_trait,
+        "objective": objective,
+        "unsteered_perplexity": unsteered["perplexity"],
+        "unsteered_distinct_2": unsteered["distinct_2"],
+        "unsteered_trait_mean": unsteered["trait_mean"],
+        f"unsteered_{objective}": unsteered[objective],
         "tolerance": tolerance,
         "distinct_tolerance": distinct_tolerance,
     }
-    if "appropriateness" in aggregate:
-        base_on_task = float(base["appropriateness"].mean())
-        keep &= aggregate["appropriateness"] >= base_on_task - appropriateness_tolerance
-        result |= {"unsteered_appropriateness": base_on_task, "appropriateness_tolerance": appropriateness_tolerance}
+    for column, name, allowed in (
+        ("appropriateness", "appropriateness", appropriateness_tolerance),
+        ("readability", "readability", readability_tolerance),
+    ):
+        if column in aggregate:
+            value = float(base[column].mean())
+            guards[column] = aggregate[column] >= value - allowed
+            result |= {f"unsteered_{column}": value, f"{name}_tolerance": allowed}
+    guards["gain"] = aggregate[objective] > unsteered[objective]
+    keep = steered.copy()
+    for passed in guards.values():
+        keep &= passed
+    result["steered_cells"] = int(steered.sum())
+    result["rejected"] = {name: int((steered & ~passed).sum()) for name, passed in guards.items()}
     ok = aggregate[keep]
     if ok.empty:
-        return {**result, "cell": None, "reason": "no steered cell stays within the coherence tolerances"}
-    best = ok.loc[ok["trait_mean"].idxmax()]
+        coherent = steered.copy()
+        for name, passed in guards.items():
+            coherent &= passed if name != "gain" else True
+        reason = (
+            f"no steered cell beats the unsteered {objective} ({unsteered[objective]:.3f}) while staying "
+            "within the coherence and on-task tolerances"
+            if coherent.any()
+            else "no steered cell stays within the coherence and on-task tolerances"
+        )
+        return {**result, "cell": None, "reason": reason}
+    best = ok.loc[ok[objective].idxmax()]
     return {
         **result,
         "cell": {k: (float(v) if isinstance(v, (int, float)) else v) for k, v in best.items()},
-        "trait_gain": float(best["trait_mean"]) - base_trait,
+        "gain": float(best[objective]) - unsteered[objective],
+        "trait_gain": float(best["trait_mean"]) - unsteered["trait_mean"],
     }
+
+
+def explain(best: dict) -> str:
+    """What :func:`recommend` chose and why, in plain words."""
+    objective = best["objective"]
+    rejected = ", ".join(f"{n} {name.replace('_', '-')}" for name, n in best["rejected"].items() if n)
+    counts = f"{best['steered_cells']} steered cells; turned away by each guard: {rejected or 'none'}"
+    cell = best.get("cell")
+    if not cell:
+        return f"no recommended cell: {best['reason']} ({counts})"
+    parts = [
+        f"perplexity {cell['perplexity']:.2f} (unsteered {best['unsteered_perplexity']:.2f}, "
+        f"allowed up to {best['tolerance']:g}x)",
+        f"distinct-2 {cell['distinct_2']:.2f} (unsteered {best['unsteered_distinct_2']:.2f})",
+    ]
+    for column, label in (("appropriateness", "on-task share"), ("readability", "readable share")):
+        if f"unsteered_{column}" in best:
+            parts.append(f"{label} {cell[column]:.2f} (unsteered {best[f'unsteered_{column}']:.2f})")
+    return (
+        f"recommended: paper layer {cell['paper_layer']:.0f} (blocks.{cell['block']:.0f}), alpha {cell['alpha']:.3g}"
+        + (f" (relative {cell['relative_alpha']:.3g})" if "relative_alpha" in cell else "")
+        + f", because it has the highest {objective} ({cell[objective]:.3f}, unsteered "
+        f"{best[f'unsteered_{objective}']:.3f}, gain {best['gain']:+.3f}) of the cells that stay coherent and "
+        f"on the task: {'; '.join(parts)}. {counts}"
+    )

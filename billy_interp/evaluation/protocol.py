@@ -59,10 +59,10 @@ class Protocol:
     judge: Literal["paper", "strict"] = "strict"
 
     def items(self, items: Sequence[TaskItem]) -> list[TaskItem]:
-        """The items with this protocol's prompts."""
+        """The items with this protocol's prompts (a user's own prompt is kept as written)."""
         if not self.five_item_prompts:
             return list(items)
-        return [replace(item, prompt=paper_task_prompt(item)) for item in items]
+        return [item if item.own_prompt else replace(item, prompt=paper_task_prompt(item)) for item in items]
 
     def budget(self, method: str, default: int) -> int:
         """New tokens for ``method`` (a ``make_method`` name), ``default`` where none is set."""

@@ -27,6 +27,8 @@ __all__ = [
     "LIST_INSTRUCTION",
     "load_task",
     "sample_items",
+    "nested_items",
+    "task_prompt",
     "task_subjects",
     "design_tasks",
 ]
@@ -54,6 +56,7 @@ class TaskItem:
     prompt: str
     source_index: int
     group: str = ""  # SCIENTIFIC: the original question the variant derives from
+    own_prompt: bool = False  # a user's prompt (items file): no protocol rewrites it
 
 
 @dataclass(frozen=True)
@@ -78,15 +81,32 @@ def _read(name: TaskName) -> dict:
     return json.loads((resources.files("billy_interp") / "data" / "wkct" / _FILES[name]).read_text(encoding="utf-8"))
 
 
+def task_prompt(task: str, subject: str) -> str:
+    """The prompt a task's template makes for a new ``subject`` (an AUT object, or the question
+    text of the other tasks), exactly as the packaged items are made."""
+    if task not in _FILES:
+        raise ValueError(f"unknown task {task!r}; use one of {TASKS}")
+    subject = " ".join(subject.split())
+    if not subject:
+        raise ValueError(f"task {task!r}: the subject is empty")
+    if task == "aut":
+        return _aut_template().replace("{object}", subject)
+    return f"{subject} {LIST_INSTRUCTION}"
+
+
+@cache
+def _aut_template() -> str:
+    return " ".join(_read("aut")["Task"][0]["Problem"])
+
+
 def _raw_items(name: TaskName) -> list[tuple[str, str, str]]:
     """(subject, prompt, group) for every raw entry, in file order."""
     data = _read(name)
     if name == "aut":
-        template = " ".join(data["Task"][0]["Problem"])
-        return [(e["object"], template.replace("{object}", e["object"]), "") for e in data["Examples"]]
+        return [(e["object"], task_prompt("aut", e["object"]), "") for e in data["Examples"]]
     if name == "scientific":
-        return [(v, f"{v} {LIST_INSTRUCTION}", t["Original"]) for t in data["Task"] for v in t["Example"]]
-    return [(q, f"{q} {LIST_INSTRUCTION}", "") for q in data["Examples"]]
+        return [(v, task_prompt(name, v), t["Original"]) for t in data["Task"] for v in t["Example"]]
+    return [(q, task_prompt(name, q), "") for q in data["Examples"]]
 
 
 def load_task(name: TaskName, dedupe: bool = True) -> TaskSet:
@@ -126,6 +146,17 @@ def sample_items(task: TaskSet, n: int | None = None, seed: int = 0) -> list[Tas
         raise ValueError(f"n must be >= 1, got {n}")
     chosen = sorted(random.Random(f"{task.name}:{seed}").sample(range(task.n_unique), n))
     return [task.items[i] for i in chosen]
+
+
+def nested_items(task: TaskSet, n: int | None = None, seed: int = 0) -> list[TaskItem]:
+    """The first ``n`` items of a seeded shuffle of the task: a larger ``n`` keeps every item of a
+    smaller one (so a resumable run can grow from 10 to 40 items a task and lose nothing),
+    returned in file order."""
+    if n is not None and n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    order = list(range(task.n_unique))
+    random.Random(f"{task.name}:nested:{seed}").shuffle(order)
+    return [task.items[i] for i in sorted(order[: n or task.n_unique])]
 
 
 def task_subjects(task: TaskName) -> tuple[str, ...]:

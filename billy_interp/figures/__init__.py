@@ -7,6 +7,7 @@ billy_interp.figures`` rebuilds every figure and table of ``figures/`` from run 
 
 from billy_interp.figures.benchmark import plot_ablation, plot_efficiency, plot_method_scores, plot_paired_differences
 from billy_interp.figures.browser import NoBrowserError, page_problems
+from billy_interp.figures.frontier import plot_frontier
 from billy_interp.figures.geometry import (
     plot_cosine_matrix,
     plot_cosine_slider,
@@ -26,6 +27,7 @@ __all__ = [
     "page_problems",
     "NoBrowserError",
     "plot_sweep_heatmaps",
+    "plot_frontier",
     "plot_cosine_matrix",
     "plot_cosine_slider",
     "plot_cosine_small_multiples",

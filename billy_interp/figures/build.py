@@ -20,6 +20,7 @@ is stamped with the command that produced its run (the run's ``command.txt``), a
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ import pandas as pd
 
 from billy_interp.core.layers import paper_layer_to_block
 from billy_interp.figures.benchmark import plot_ablation, plot_efficiency, plot_method_scores, plot_paired_differences
+from billy_interp.figures.frontier import FRONTIER_METRICS, plot_frontier
 from billy_interp.figures.geometry import (
     plot_cosine_slider,
     plot_cosine_small_multiples,
@@ -43,7 +45,7 @@ from billy_interp.figures.stability import plot_stability, plot_stability_curve
 from billy_interp.figures.sweep import plot_sweep_heatmaps
 from billy_interp.io import atomic_write, write_csv
 
-__all__ = ["FiguresConfig", "table1", "efficiency_table", "case_study", "build", "run_figures"]
+__all__ = ["FiguresConfig", "table1", "efficiency_table", "frontier_table", "case_study", "build", "run_figures"]
 
 INDEX_FILE = "index.csv"  # what README.md shows, kept for the next rebuild
 INDEX_COLUMNS = ["name", "what", "files", "source"]
@@ -68,6 +70,7 @@ class FiguresConfig:
     stability_dir: str = field(default="runs/stability", metadata={"help": "stability run"})
     stability_curve_dir: str = field(default="runs/stability_curve", metadata={"help": "stability_curve run"})
     compare_dir: str = field(default="runs/compare", metadata={"help": "compare run (paired differences)"})
+    frontier_dir: str = field(default="runs/frontier", metadata={"help": "frontier run (creativity vs coherence)"})
     out: str = field(default="figures", metadata={"help": "output directory"})
     strict: bool = field(default=False, metadata={"help": "fail when a run directory is missing"})
 
@@ -114,6 +117,16 @@ def efficiency_table(efficiency: pd.DataFrame) -> pd.DataFrame:
         if c in efficiency.columns
     ]
     return efficiency[columns].round(4)
+
+
+def frontier_table(matched: pd.DataFrame) -> pd.DataFrame:
+    """The matched-coherence table for guarded originality at matched perplexity, pooled first."""
+    sub = matched[(matched["metric"] == "guarded_originality") & (matched["coherence"] == "perplexity")].copy()
+    sub["difference (95% CI)"] = [f"{r.difference:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}]" for r in sub.itertuples()]
+    sub["rank"] = (sub["task"] != "all").astype(int)
+    sub = sub.sort_values(["rank", "task", "steering", "temperature", "level"], kind="stable")
+    columns = ["task", "steering", "temperature", "level", "n", "steering_value", "temperature_value"]
+    return sub[[*columns, "difference (95% CI)", "p", "covered"]].round(3).reset_index(drop=True)
 
 
 def case_study(texts: pd.DataFrame, question: str | None = None, alpha: float | None = None) -> pd.DataFrame:
@@ -231,12 +244,32 @@ def build(config: FiguresConfig) -> pd.DataFrame:
             emit("case_study", run, lambda: case_study(texts), "case study: single vectors vs merged vs MRP")
     if run := run_dir(config.sweep_dir, "aggregate.csv"):
         agg = pd.read_csv(run / "aggregate.csv")
-        metrics = [m for m in ("trait_mean", "projection_mean", "perplexity", "distinct_2", "originality") if m in agg]
+        wanted = ("guarded_originality", "perplexity", "appropriateness", "readability", "distinct_2", "trait_mean")
+        metrics = [m for m in wanted if m in agg]
+        best = json.loads((run / "recommended.json").read_text()) if (run / "recommended.json").exists() else {}
         emit(
             "sweep_heatmaps",
             run,
-            lambda: plot_sweep_heatmaps(agg, metrics, "layer x alpha sweep"),
-            "layer x alpha heatmaps",
+            lambda: plot_sweep_heatmaps(agg, metrics, "layer x alpha sweep", mark=best.get("cell")),
+            "layer x alpha heatmaps (star: the recommended cell)",
+        )
+    if run := run_dir(config.frontier_dir, "points.csv"):
+        points = pd.read_csv(run / "points.csv")
+        emit(
+            "frontier",
+            run,
+            lambda: plot_frontier(points, FRONTIER_METRICS),
+            "frontier: guarded and raw originality, on-task share, fluency against perplexity; steering vs temperature",
+        )
+        emit(
+            "frontier_readability",
+            run,
+            lambda: plot_frontier(points, "guarded_originality", "readability"),
+            "frontier: guarded originality against the readable share",
+        )
+        matched = pd.read_csv(run / "matched.csv")
+        emit(
+            "frontier_matched", run, lambda: frontier_table(matched), "steering minus temperature at matched coherence"
         )
     if run := run_dir(config.geometry_dir, "cosines.csv"):
         cos, norms = pd.read_csv(run / "cosines.csv"), pd.read_csv(run / "norms.csv")

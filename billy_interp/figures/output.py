@@ -43,5 +43,6 @@ def save_figure(fig: go.Figure, path: str | Path, made_by: str = "", plotlyjs: b
         # A PNG left by an earlier build would no longer show what the new HTML shows.
         stale = " (removed the stale one)" if png.exists() else ""
         png.unlink(missing_ok=True)
-        print(f"PNG skipped for {path.name}{stale}: {type(error).__name__}: {str(error)[:120]}")
+        why = " ".join(str(error).split())[:100] or type(error).__name__  # one line, however long the error
+        print(f"PNG skipped for {path.name} (HTML written){stale}: no PNG renderer here ({why})")
     return written

@@ -1,9 +1,9 @@
 """The benchmark job: the paper's methods on WKCT tasks, scored and costed.
 
-
     python -m billy_interp.benchmark --task aut --methods sa,sa_t1,mrp,discussion,billy --n 20 --seed 0 \\
         --out runs/benchmark/aut
     python -m billy_interp.benchmark --task aut --ablation --n 20 --out runs/ablation   # 1..7 personas
+    python -m billy_interp.benchmark --items my_items.csv --task all   # your own items (task, subject[, prompt])
 
 Writes to ``--out``: ``responses.jsonl`` (append-only; the resume log), ``responses.csv`` (one
 row per task x method x item, with offline scores and cost), ``ideas.csv`` (one row per idea),
@@ -27,9 +27,10 @@ import pandas as pd
 from billy_interp import paper
 from billy_interp.core.model import SteerableModel
 from billy_interp.evaluation.benchmark import AnswerUnit, answer_unit, answer_units, efficiency, score, summarize
+from billy_interp.evaluation.items import items_for_tasks
 from billy_interp.evaluation.methods import METHOD_NAMES, Method, make_method
 from billy_interp.evaluation.protocol import PROTOCOL_NAMES, get_protocol
-from billy_interp.evaluation.tasks import TASKS, load_task, sample_items
+from billy_interp.evaluation.tasks import TASKS, TaskItem, load_task, sample_items
 from billy_interp.io import JsonlLog, claim_run_dir, read_jsonl_log, record_run, write_csv, write_json
 from billy_interp.jobs.executors import EXECUTOR_OPTIONS, ExecutorOptions, load_config_model, open_executor
 from billy_interp.options import VECTORS_DIR_HELP, UsageError, parse_names
@@ -70,7 +71,14 @@ class BenchmarkConfig(ExecutorOptions):
         default="paper",
         metadata={"help": "paper (5-item prompts, the paper's budgets, MRP and Discussion) or discussion (open-ended)"},
     )
-    n: int = field(default=20, metadata={"help": "items per task (deterministic subset)"})
+    n: int = field(default=20, metadata={"help": "items per task (deterministic subset; ignored with --items)"})
+    items: str = field(
+        default="",
+        metadata={
+            "help": "your own items: a JSON or CSV file of task, subject[, prompt][, item_id] "
+            "(empty prompt: the task's template); --task filters it, 'all' takes every task in it"
+        },
+    )
     seed: int = field(default=0, metadata={"help": "subset and sampling seed"})
     model: str = field(default="embedded", metadata={"help": "HF name or path"})
     device: str = field(default="", metadata={"help": "e.g. cuda; empty = model default (cpu)"})
@@ -117,7 +125,9 @@ class BenchmarkConfig(ExecutorOptions):
                 raise UsageError(f"--{name.replace('_', '-')} must be >= {minimum}, got {getattr(self, name)}")
         if self.judge_timeout <= 0:
             raise UsageError(f"--judge-timeout must be > 0 seconds, got {self.judge_timeout}")
-        for task in self.tasks():
+        if self.items:
+            self.task_items()
+        for task in [] if self.items else self.tasks():
             available = load_task(task).n_unique  # type: ignore[arg-type]
             if self.n > available:
                 raise UsageError(f"--n {self.n}: task {task!r} has only {available} distinct items")
@@ -129,7 +139,16 @@ class BenchmarkConfig(ExecutorOptions):
         parse_recipe(self.recipe)
 
     def tasks(self) -> list[str]:
-        return list(TASKS) if self.task == "all" else parse_names(self.task, "--task", [*TASKS, "all"])
+        if self.task == "all":
+            return list(self.task_items()) if self.items else list(TASKS)
+        return parse_names(self.task, "--task", [*TASKS, "all"])
+
+    def task_items(self) -> dict[str, list[TaskItem]]:
+        """The items each task answers, with the packaged prompts (the protocol's prompts are
+        applied when answering): ``--items`` file's, or the deterministic ``--n`` subset."""
+        if not self.items:
+            return {t: sample_items(load_task(t), self.n, self.seed) for t in self.tasks()}  # type: ignore[arg-type]
+        return items_for_tasks(self.items, None if self.task == "all" else self.tasks())
 
     def method_names(self) -> list[str]:
         if self.ablation:
@@ -152,7 +171,13 @@ class BenchmarkConfig(ExecutorOptions):
         path = Path(self.tuned) / "recommended.json"
         if not path.exists():
             raise ValueError(f"--tuned {self.tuned!r}: no {path}; run python -m billy_interp.layer_sweep first")
-        cell = json.loads(path.read_text()).get("cell")
+        recommended = json.loads(path.read_text())
+        if "objective" not in recommended:  # made before the guarded recommender (trait gain, no readability guard)
+            raise ValueError(
+                f"{path} comes from an older recommender; rerun python -m billy_interp.layer_sweep --out "
+                f"{self.tuned} (it only recomputes the recommendation)"
+            )
+        cell = recommended.get("cell")
         if not cell:
             raise ValueError(f"{path} recommends no cell, so there is nothing to tune BILLY with")
         return int(cell["paper_layer"]), float(cell["alpha"])
@@ -200,7 +225,7 @@ def _method(model: SteerableModel, config: BenchmarkConfig, name: str, spec: dic
     return replace(make_method("billy", steering=steering, source=spec, **common), name=name)
 
 
-def _check_settings(out: Path, described: dict[str, dict], answered: set[str]) -> None:
+def check_method_settings(out: Path, described: dict[str, dict], answered: set[str]) -> None:
     """Refuse to resume a method whose answers in ``out`` were made with other settings, so
     that no table silently mixes two configurations; record the settings of every method."""
     out.mkdir(parents=True, exist_ok=True)
@@ -253,10 +278,7 @@ def _answer(context: _Context, unit: AnswerUnit) -> list[dict]:
 
 def _generate(executor, config: BenchmarkConfig, steps: dict[str, int], records: list[dict]) -> pd.DataFrame:
     protocol = get_protocol(config.protocol)
-    items = {
-        t: protocol.items(sample_items(load_task(t), config.n, config.seed))  # type: ignore[arg-type]
-        for t in config.tasks()
-    }
+    items = {t: protocol.items(chosen) for t, chosen in config.task_items().items()}
     log = JsonlLog(Path(config.out) / "responses.jsonl")
     new: list[dict] = []
 
@@ -274,6 +296,7 @@ MAY_CHANGE = (
     "task",
     "methods",
     "n",
+    "items",
     "ablation",
     "recipe",
     "paper_layer",
@@ -315,7 +338,7 @@ def run_benchmark(config: BenchmarkConfig, model: SteerableModel | None = None) 
         with open_executor(config, partial(_context, config), local) as executor:
             described, steps = executor.call(_describe, config)
             # refuses changed settings before anything is recorded
-            _check_settings(out, described, {r["method"] for r in records})
+            check_method_settings(out, described, {r["method"] for r in records})
             record_run(out, config, MODULE, MAY_CHANGE)
             answers = _generate(executor, config, steps, records)
         return _tabulate(_selected(answers, config), config)
@@ -327,10 +350,7 @@ def _selected(records: pd.DataFrame, config: BenchmarkConfig) -> pd.DataFrame:
     in task, method, item order, not in the order they were answered (which depends on resumes
     and on which worker finished first)."""
     wanted = [
-        (t, m, i.item_id)
-        for t in config.tasks()
-        for m in config.method_names()
-        for i in sample_items(load_task(t), config.n, config.seed)
+        (t, m, i.item_id) for t, chosen in config.task_items().items() for m in config.method_names() for i in chosen
     ]
     rank = {key: position for position, key in enumerate(wanted)}
     keys = list(zip(records["task"], records["method"], records["item_id"]))
@@ -338,7 +358,8 @@ def _selected(records: pd.DataFrame, config: BenchmarkConfig) -> pd.DataFrame:
     left_out = len(keys) - len(order)
     if left_out:
         print(
-            f"{left_out} answers in the log are outside this run's tasks, methods or items (--n {config.n}); "
+            f"{left_out} answers in the log are outside this run's tasks, methods or items "
+            f"({'--items ' + config.items if config.items else f'--n {config.n}'}); "
             "they stay in responses.jsonl and are not in the tables"
         )
     return records.iloc[order].reset_index(drop=True)

@@ -24,7 +24,7 @@ import pandas as pd
 
 from billy_interp import paper
 from billy_interp.analysis.strength import alphas_for_relative, relative_alpha_scale
-from billy_interp.analysis.sweep import Cell, grid_steering, recommend, run_grid, sweep_prompts
+from billy_interp.analysis.sweep import OBJECTIVES, Cell, explain, grid_steering, recommend, run_grid, sweep_prompts
 from billy_interp.analysis.sweep_metrics import last_layer_projections, perplexities, text_metrics
 from billy_interp.core.generation import GenerationConfig
 from billy_interp.core.layers import LayerConvention, layer_columns
@@ -64,6 +64,13 @@ class SweepConfig(ExecutorOptions):
     appropriateness_tolerance: float = field(
         default=0.1, metadata={"help": "recommended cell: share of on-task ideas >= unsteered - tol"}
     )
+    readability_tolerance: float = field(
+        default=0.1, metadata={"help": "recommended cell: share of readable ideas >= unsteered - tol"}
+    )
+    objective: str = field(
+        default="guarded_originality",
+        metadata={"help": "what the recommended cell maximises: guarded_originality or trait_mean"},
+    )
     model: str = field(default="embedded", metadata={"help": "HF name or path"})
     device: str = field(default="", metadata={"help": "e.g. cuda; empty = model default (cpu)"})
     dtype: str = field(default="float32", metadata={"help": "float32, bfloat16 or float16"})
@@ -77,6 +84,8 @@ class SweepConfig(ExecutorOptions):
         self.paper_layers()
         if 0.0 not in self.alpha_list():
             raise UsageError(f"--alphas {self.alphas!r}: include 0, the unsteered baseline every cell is compared with")
+        if self.objective not in OBJECTIVES:
+            raise UsageError(f"--objective {self.objective!r}: use one of {', '.join(OBJECTIVES)}")
         for name in ("n_prompts", "max_new_tokens", "batch_size", "cells_per_chunk"):
             if getattr(self, name) < 1:
                 raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
@@ -108,7 +117,9 @@ def _cells(config: SweepConfig, layers: LayerConvention, scale: pd.DataFrame) ->
 
 
 # Settings a resumed sweep may change: they decide neither a cell's text nor its scores.
-MAY_CHANGE = ("batch_size", "cells_per_chunk", "coherence_tolerance", "distinct_tolerance", "device", *EXECUTOR_OPTIONS)
+MAY_CHANGE = ("batch_size", "cells_per_chunk", "device", *EXECUTOR_OPTIONS)
+MAY_CHANGE += ("coherence_tolerance", "distinct_tolerance", "appropriateness_tolerance", "readability_tolerance")
+MAY_CHANGE += ("objective",)
 
 
 def run_layer_sweep(config: SweepConfig, model: SteerableModel | None = None) -> pd.DataFrame:
@@ -241,27 +252,24 @@ def _sweep(config: SweepConfig, model: SteerableModel | None, out: Path) -> pd.D
     ]
     aggregate = results.groupby(["block", "paper_layer", "alpha"], as_index=False)[numeric].mean()
     write_csv(aggregate, out / "aggregate.csv")
-    best = recommend(aggregate, config.coherence_tolerance, config.distinct_tolerance, config.appropriateness_tolerance)
+    best = recommend(
+        aggregate,
+        config.coherence_tolerance,
+        config.distinct_tolerance,
+        config.appropriateness_tolerance,
+        config.readability_tolerance,
+        config.objective,
+    )
     write_json(best, out / "recommended.json")
     made_by = f"python -m billy_interp.layer_sweep ({out})"
     fig = plot_sweep_heatmaps(
         aggregate,
-        ["trait_mean", "projection_mean", "perplexity", "distinct_2", "guarded_originality", "appropriateness"],
+        ["guarded_originality", "perplexity", "appropriateness", "readability", "distinct_2", "trait_mean"],
         title=f"{config.recipe}: layer x alpha ({'relative' if config.relative else 'raw'} alpha grid)",
+        mark=best.get("cell"),
     )
     written = save_figure(fig, out / "figures" / "heatmaps", made_by)
-    cell = best.get("cell")
-    if cell:
-        print(
-            f"recommended: paper layer {cell['paper_layer']:.0f} (blocks.{cell['block']:.0f}), "
-            f"alpha {cell['alpha']:.3g} (relative {cell['relative_alpha']:.3g}): "
-            f"trait {cell['trait_mean']:.3f} vs {best['unsteered_trait_mean']:.3f} "
-            f"unsteered, perplexity {cell['perplexity']:.2f} vs {best['unsteered_perplexity']:.2f}, "
-            f"distinct-2 {cell['distinct_2']:.2f} vs {best['unsteered_distinct_2']:.2f}, "
-            f"on-task {cell['appropriateness']:.2f} vs {best['unsteered_appropriateness']:.2f}"
-        )
-    else:
-        print(f"no recommended cell: {best['reason']}")
+    print(explain(best))
     print(f"table: {out / 'results.csv'}, aggregate: {out / 'aggregate.csv'}, figures: {', '.join(map(str, written))}")
     write_json({"config": asdict(config), "n_cells": len(cells)}, out / "summary.json")
     return aggregate
