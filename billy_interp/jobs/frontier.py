@@ -183,19 +183,19 @@ def _context(config: FrontierConfig, model: SteerableModel | None = None) -> _Co
     model = model or load_config_model(config)
     points = {p.point: p for p in plan_points(config, model.default_temperature)}
     recipe = parse_recipe(config.recipe)
-    vectors = {"merged": (recipe, None), config.single: (MergeRecipe.from_list([config.single]), None)}
-    loaded = {}
+    recipes = {"merged": recipe, config.single: MergeRecipe.from_list([config.single])}
+    loaded = {}  # per recipe: the vector and its relative-alpha scale per paper layer
     scale_prompts = [p for p, _ in sweep_prompts(8, config.seed)]
     methods, sources = {}, {}
     common = dict(max_new_tokens=config.max_new_tokens, seed=config.seed, batch_size=config.batch_size)
     for spec in points.values():
         if spec.kind == "steer":
+            rec = recipes[spec.persona]
             if spec.persona not in loaded:
-                rec = vectors[spec.persona][0]
                 vector = merge(load_vectors(list(rec.weights), model, source=config.vectors_dir or None), rec)
                 scale = relative_alpha_scale(model, scale_prompts, vector)
-                loaded[spec.persona] = (rec, vector, dict(zip(scale["paper_layer"].astype(int), scale["scale"])))
-            rec, vector, factors = loaded[spec.persona]
+                loaded[spec.persona] = (vector, dict(zip(scale["paper_layer"].astype(int), scale["scale"])))
+            vector, factors = loaded[spec.persona]
             raw = spec.value / float(factors[spec.layer])
             source = {"recipe": rec.to_dict(), "paper_layer": spec.layer, "alpha": raw, "relative_alpha": spec.value}
             steering = vector.steering(raw, layer=spec.layer, model=model)
