@@ -166,25 +166,19 @@ def recommend(
         "tolerance": tolerance,
         "distinct_tolerance": distinct_tolerance,
     }
-    for column, name, allowed in (
-        ("appropriateness", "appropriateness", appropriateness_tolerance),
-        ("readability", "readability", readability_tolerance),
-    ):
+    for column, allowed in (("appropriateness", appropriateness_tolerance), ("readability", readability_tolerance)):
         if column in aggregate:
             value = float(base[column].mean())
             guards[column] = aggregate[column] >= value - allowed
-            result |= {f"unsteered_{column}": value, f"{name}_tolerance": allowed}
-    guards["gain"] = aggregate[objective] > unsteered[objective]
-    keep = steered.copy()
+            result |= {f"unsteered_{column}": value, f"{column}_tolerance": allowed}
+    coherent = steered.copy()  # within every coherence and on-task guard
     for passed in guards.values():
-        keep &= passed
+        coherent &= passed
+    guards["gain"] = aggregate[objective] > unsteered[objective]
     result["steered_cells"] = int(steered.sum())
     result["rejected"] = {name: int((steered & ~passed).sum()) for name, passed in guards.items()}
-    ok = aggregate[keep]
+    ok = aggregate[coherent & guards["gain"]]
     if ok.empty:
-        coherent = steered.copy()
-        for name, passed in guards.items():
-            coherent &= passed if name != "gain" else True
         reason = (
             f"no steered cell beats the unsteered {objective} ({unsteered[objective]:.3f}) while staying "
             "within the coherence and on-task tolerances"

@@ -24,13 +24,14 @@ import json
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 
 from billy_interp.core.layers import paper_layer_to_block
 from billy_interp.figures.benchmark import plot_ablation, plot_efficiency, plot_method_scores, plot_paired_differences
-from billy_interp.figures.frontier import FRONTIER_METRICS, plot_frontier
+from billy_interp.figures.frontier import FRONTIER_FIGURES
 from billy_interp.figures.geometry import (
     plot_cosine_slider,
     plot_cosine_small_multiples,
@@ -255,18 +256,8 @@ def build(config: FiguresConfig) -> pd.DataFrame:
         )
     if run := run_dir(config.frontier_dir, "points.csv"):
         points = pd.read_csv(run / "points.csv")
-        emit(
-            "frontier",
-            run,
-            lambda: plot_frontier(points, FRONTIER_METRICS),
-            "frontier: guarded and raw originality, on-task share, fluency against perplexity; steering vs temperature",
-        )
-        emit(
-            "frontier_readability",
-            run,
-            lambda: plot_frontier(points, "guarded_originality", "readability"),
-            "frontier: guarded originality against the readable share",
-        )
+        for name, (what, draw) in FRONTIER_FIGURES.items():
+            emit(name, run, partial(draw, points), what)
         matched = pd.read_csv(run / "matched.csv")
         emit(
             "frontier_matched", run, lambda: frontier_table(matched), "steering minus temperature at matched coherence"

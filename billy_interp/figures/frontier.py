@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-__all__ = ["FRONTIER_METRICS", "plot_frontier"]
+__all__ = ["FRONTIER_METRICS", "FRONTIER_FIGURES", "plot_frontier"]
 
 FRONTIER_METRICS = ("guarded_originality", "originality", "appropriateness", "fluency")
 _LABELS = {
@@ -114,3 +114,17 @@ def _error(rows: pd.DataFrame, axis: str) -> dict:
 def _n(points: pd.DataFrame, task: str) -> int:
     sub = points[(points["task"] == task) & (points["curve"] != "reference")]
     return int(sub["n"].max()) if len(sub) else 0
+
+
+FRONTIER_FIGURES = {
+    "frontier": (
+        "frontier: guarded and raw originality, on-task share, fluency against perplexity; steering vs temperature",
+        lambda points: plot_frontier(points, FRONTIER_METRICS),
+    ),
+    "frontier_readability": (
+        "frontier: guarded originality against the readable share",
+        lambda points: plot_frontier(points, "guarded_originality", "readability"),
+    ),
+}
+"""The figures a frontier run draws, by file name: (what it shows, points table -> figure). The
+job writes them and ``python -m billy_interp.figures`` rebuilds them."""

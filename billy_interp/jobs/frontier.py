@@ -43,7 +43,7 @@ from billy_interp.evaluation.items import items_for_tasks
 from billy_interp.evaluation.methods import Method, make_method
 from billy_interp.evaluation.protocol import PROTOCOL_NAMES, get_protocol
 from billy_interp.evaluation.tasks import TASKS, TaskItem, load_task, nested_items
-from billy_interp.figures.frontier import FRONTIER_METRICS, plot_frontier
+from billy_interp.figures.frontier import FRONTIER_FIGURES
 from billy_interp.figures.output import save_figure
 from billy_interp.io import JsonlLog, claim_run_dir, read_jsonl_log, write_csv
 from billy_interp.jobs.benchmark import check_method_settings
@@ -224,16 +224,22 @@ def _describe(context: _Context, config: FrontierConfig) -> dict[str, dict]:
     }
 
 
+def _measured(model: SteerableModel, prompts: list[str], records: list[dict]) -> list[dict]:
+    """Each answer's perplexity under the unsteered model given ``prompts`` (one per record) and
+    its scores (:data:`SCORE_COLUMNS`)."""
+    ids = [model.tokenizer(r["response"], add_special_tokens=False)["input_ids"] for r in records]
+    ppl = perplexities(model, prompts, ids)
+    scored, _ = score(pd.DataFrame(records).drop(columns=["turns"], errors="ignore"))
+    return [{"perplexity": p, **{c: float(scored.iloc[k][c]) for c in SCORE_COLUMNS}} for k, p in enumerate(ppl)]
+
+
 def _answer(context: _Context, unit: AnswerUnit) -> list[dict]:
     """Answer a unit, then take each answer's perplexity (unsteered, given the method's own
     prompt) and its scores, so the log holds everything the tables need."""
     method = context.methods[unit.method]
     records = answer_unit(context.model, method, unit)
     t0 = time.perf_counter()
-    tokenizer = context.model.tokenizer
-    ids = [tokenizer(r["response"], add_special_tokens=False)["input_ids"] for r in records]
-    ppl = perplexities(context.model, method.prompts(unit.items), ids)
-    scored, _ = score(pd.DataFrame(records))
+    measured = _measured(context.model, method.prompts(unit.items), records)
     spec = context.points[unit.method]
     seconds = (time.perf_counter() - t0) / len(records)
     return [
@@ -243,11 +249,10 @@ def _answer(context: _Context, unit: AnswerUnit) -> list[dict]:
             "curves": list(spec.curves),
             "value": spec.value,
             "temperature": spec.temperature or context.model.default_temperature,
-            "perplexity": p,
-            **{c: float(scored.iloc[k][c]) for c in SCORE_COLUMNS},
+            **measures,
             "score_seconds": seconds,
         }
-        for k, (record, p) in enumerate(zip(records, ppl))
+        for record, measures in zip(records, measured)
     ]
 
 
@@ -257,10 +262,6 @@ def _reference(context: _Context, records: list[dict]) -> list[dict]:
     chosen = [r for r in records if r["method"] in ("sa", "discussion")]
     if not chosen:
         return []
-    tokenizer = context.model.tokenizer
-    ids = [tokenizer(r["response"], add_special_tokens=False)["input_ids"] for r in chosen]
-    ppl = perplexities(context.model, [r["prompt"] for r in chosen], ids)
-    scored, _ = score(pd.DataFrame(chosen).drop(columns=["turns"], errors="ignore"))
     names = {"sa": "SA T0.7 (benchmark)", "discussion": "LLM Discussion (benchmark)"}
     return [
         {
@@ -269,10 +270,9 @@ def _reference(context: _Context, records: list[dict]) -> list[dict]:
             "curves": ["reference"],
             "value": 0.0,
             "temperature": 0.0,
-            "perplexity": p,
-            **{c: float(scored.iloc[k][c]) for c in SCORE_COLUMNS},
+            **measures,
         }
-        for k, (r, p) in enumerate(zip(chosen, ppl))
+        for r, measures in zip(chosen, _measured(context.model, [r["prompt"] for r in chosen], chosen))
     ]
 
 
@@ -321,12 +321,12 @@ def _expand(records: list[dict], wanted: set[tuple[str, str]]) -> pd.DataFrame:
 def tabulate(out: Path, config: FrontierConfig, records: list[dict], reference: list[dict]) -> pd.DataFrame:
     """answers.csv, points.csv, matched.csv, compute.csv and the figures from the answers."""
     described = {p.point for p in plan_points(config, _model_temperature(records))}
-    wanted = {(p, i.item_id) for p in described for chosen in config.task_items().values() for i in chosen}
+    task_items = config.task_items()
+    wanted = {(p, i.item_id) for p in described for chosen in task_items.values() for i in chosen}
     answers = _expand(records, wanted)
     write_csv(answers.drop(columns=["prompt"], errors="ignore"), out / "answers.csv")
     metrics = ["perplexity", *SCORE_COLUMNS[:5]]
-    tasks = set(config.task_items())
-    reference = [r for r in reference if r["task"] in tasks]
+    reference = [r for r in reference if r["task"] in task_items]
     frame = pd.concat([answers, _expand(reference, {(r["point"], r["item_id"]) for r in reference})])
     points = curve_points(frame, metrics, seed=config.seed)
     write_csv(points, out / "points.csv")
@@ -351,12 +351,8 @@ def tabulate(out: Path, config: FrontierConfig, records: list[dict], reference: 
     )
     write_csv(per_curve.reset_index(), out / "compute.csv")
     made_by = f"python -m billy_interp.frontier ({out})"
-    save_figure(plot_frontier(points, FRONTIER_METRICS), out / "figures" / "frontier", made_by)
-    save_figure(
-        plot_frontier(points, "guarded_originality", coherence="readability"),
-        out / "figures" / "frontier_readability",
-        made_by,
-    )
+    for name, (_, draw) in FRONTIER_FIGURES.items():
+        save_figure(draw(points), out / "figures" / name, made_by)
     pooled = (
         matched[(matched["task"] == "all") & (matched["metric"] == "guarded_originality")] if len(matched) else matched
     )
