@@ -9,12 +9,13 @@ import pandas as pd
 import pytest
 import torch
 
-from billy_interp.jobs import benchmark, executors, layer_sweep, stability
+from billy_interp.jobs import benchmark, executors, frontier, layer_sweep, stability
 from billy_interp.jobs.executors import ExecutorOptions, open_executor
 from billy_interp.options import UsageError
 from billy_interp.scoring.embeddings import get_embedder
 from billy_interp.vectors.formats import load_vector
 from tests.conftest import job_main
+from tests.test_frontier import _argv as _frontier_argv
 
 ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'billy_interp[distributed]'")
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
@@ -93,6 +94,7 @@ def test_executor_options_are_checked_before_anything_runs(monkeypatch):
 _sweep = job_main(layer_sweep.SweepConfig, layer_sweep.run_layer_sweep)
 _bench = job_main(benchmark.BenchmarkConfig, benchmark.run_benchmark)
 _stability = job_main(stability.StabilityConfig, stability.run_stability)
+_frontier = job_main(frontier.FrontierConfig, frontier.run_frontier)
 
 
 def _sweep_argv(model_dir, vectors, out, *extra):
@@ -165,6 +167,23 @@ def test_a_benchmark_on_ray_gives_the_answers_and_scores_of_a_local_run(
     summary = [pd.read_csv(tmp_path / run / "summary.csv") for run in ("local", "ray")]
     scores = [s[~s["metric"].str.contains("seconds")].reset_index(drop=True) for s in summary]
     pd.testing.assert_frame_equal(*scores, check_exact=True)
+
+
+def test_a_frontier_on_ray_gives_the_answers_perplexities_and_scores_of_a_local_run(
+    ray_cluster, one_thread, tiny_model_dir, tiny_vectors, tmp_path
+):
+    # --batch-size 1: every item of every point is its own unit, spread over both workers
+    for run, extra in (("local", []), ("ray", RAY)):
+        _frontier(_frontier_argv(tiny_model_dir, tiny_vectors, tmp_path / run, "--batch-size", "1", *extra))
+    local, remote = (pd.read_csv(tmp_path / run / "answers.csv") for run in ("local", "ray"))
+    assert local.groupby("point")["item_id"].nunique().tolist() == [2] * 5  # 5 points x 2 items
+    order, timings = ["curve", "point", "item_id"], ["seconds", "score_seconds"]
+    pd.testing.assert_frame_equal(
+        local.drop(columns=timings).sort_values(order).reset_index(drop=True),
+        remote.drop(columns=timings).sort_values(order).reset_index(drop=True),
+        check_exact=True,
+    )
+    _same_tables(tmp_path / "local", tmp_path / "ray", ["points.csv", "matched.csv"])
 
 
 def test_stability_on_ray_extracts_the_vectors_of_a_local_run(ray_cluster, one_thread, tiny_model_dir, tmp_path):

@@ -6,6 +6,7 @@ import pytest
 
 from billy_interp.analysis.frontier import curve_points, level_value, matched_coherence
 from billy_interp.figures import plot_frontier
+from billy_interp.figures.frontier import FRONTIER_FIGURES
 from billy_interp.jobs import frontier as job
 from tests.conftest import job_main
 
@@ -88,6 +89,9 @@ def test_curve_points_summarise_perplexity_geometrically_and_draw():
     assert fig.layout.xaxis.type == "log" and len(fig.data) == 2 * 3  # two curves x (2 tasks + pooled)
     with pytest.raises(ValueError, match="no 'fluency' rows"):
         plot_frontier(points, "fluency")
+    # the job's figure leaves out a metric no answer had (idea-less answers have no raw originality)
+    _, draw = FRONTIER_FIGURES["frontier"]
+    assert len(draw(points).data) == len(fig.data)
 
 
 def test_plan_shares_one_control_between_every_curve():
