@@ -183,6 +183,11 @@ def test_frontier_job_answers_scores_resumes_and_grows(tiny_model_dir, tiny_vect
     _run(_argv(tiny_model_dir, tiny_vectors, out, "--n", "3"))
     grown = [json.loads(line) for line in (out / "answers.jsonl").read_text().splitlines()]
     assert grown[:10] == log and len(grown) == 15
+    # a layer added later: its curves start from the control answered before it (alpha 0)
+    _run(_argv(tiny_model_dir, tiny_vectors, out, "--n", "3", "--layers", "2,1"))
+    answers = pd.read_csv(out / "answers.csv")
+    assert {"steer L1 merged", "steer L1 creative_professional"} <= set(answers[answers["point"] == "control"]["curve"])
+    assert len((out / "answers.jsonl").read_text().splitlines()) == 15 + 2 * 3  # two new points, no new control
     # another token budget is another experiment: refused, not mixed
     with pytest.raises(ValueError, match="max_new_tokens"):
         _run(_argv(tiny_model_dir, tiny_vectors, out, "--max-new-tokens", "6"))

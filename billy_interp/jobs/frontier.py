@@ -306,12 +306,15 @@ def run_frontier(config: FrontierConfig, model: SteerableModel | None = None) ->
         return tabulate(out, config, log.read(), reference)
 
 
-def _expand(records: list[dict], wanted: set[tuple[str, str]]) -> pd.DataFrame:
-    """One row per (answer, curve it lies on), for this config's items and points only."""
+def _expand(records: list[dict], wanted: set[tuple[str, str]], curves: dict[str, tuple[str, ...]]) -> pd.DataFrame:
+    """One row per (answer, curve it lies on), for this config's items and points only. A point's
+    curves come from ``curves`` (this config's plan) where it names the point, not from the log:
+    the control answered before ``--layers`` grew lies on the new layers' curves too."""
     frame = pd.DataFrame(records)
     if frame.empty:
         return frame
-    frame = frame[[(m, i) in wanted for m, i in zip(frame["point"], frame["item_id"])]]
+    frame = frame[[(m, i) in wanted for m, i in zip(frame["point"], frame["item_id"])]].copy()
+    frame["curves"] = [list(curves.get(m, c)) for m, c in zip(frame["point"], frame["curves"])]
     frame = frame.explode("curves").rename(columns={"curves": "curve"}).reset_index(drop=True)
     on_temperature = frame["curve"].str.startswith("temperature")
     frame["value"] = frame["value"].where(~on_temperature, frame["temperature"])  # the knob each curve turns
@@ -320,14 +323,14 @@ def _expand(records: list[dict], wanted: set[tuple[str, str]]) -> pd.DataFrame:
 
 def tabulate(out: Path, config: FrontierConfig, records: list[dict], reference: list[dict]) -> pd.DataFrame:
     """answers.csv, points.csv, matched.csv, compute.csv and the figures from the answers."""
-    described = {p.point for p in plan_points(config, _model_temperature(records))}
+    described = {p.point: p.curves for p in plan_points(config, _model_temperature(records))}
     task_items = config.task_items()
     wanted = {(p, i.item_id) for p in described for chosen in task_items.values() for i in chosen}
-    answers = _expand(records, wanted)
+    answers = _expand(records, wanted, described)
     write_csv(answers.drop(columns=["prompt"], errors="ignore"), out / "answers.csv")
     metrics = ["perplexity", *SCORE_COLUMNS[:5]]
     reference = [r for r in reference if r["task"] in task_items]
-    frame = pd.concat([answers, _expand(reference, {(r["point"], r["item_id"]) for r in reference})])
+    frame = pd.concat([answers, _expand(reference, {(r["point"], r["item_id"]) for r in reference}, {})])
     points = curve_points(frame, metrics, seed=config.seed)
     write_csv(points, out / "points.csv")
     steer = sorted(c for c in answers["curve"].unique() if c.startswith("steer"))
