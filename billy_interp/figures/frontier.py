@@ -116,12 +116,17 @@ def _n(points: pd.DataFrame, task: str) -> int:
     return int(sub["n"].max()) if len(sub) else 0
 
 
+def _plot_run_frontier(points: pd.DataFrame) -> go.Figure:
+    """A run's main figure: :data:`FRONTIER_METRICS` less any no answer could be given (raw
+    originality of idea-less answers), so a run never fails at its figure after hours of answers."""
+    present = set(points["metric"])
+    return plot_frontier(points, [m for m in FRONTIER_METRICS if m in present])
+
+
 FRONTIER_FIGURES = {
     "frontier": (
         "frontier: guarded and raw originality, on-task share, fluency against perplexity; steering vs temperature",
-        # a metric no answer could be given (raw originality of idea-less answers) is left out, so
-        # a run's figure never fails on it after hours of answers
-        lambda points: plot_frontier(points, [m for m in FRONTIER_METRICS if m in set(points["metric"])]),
+        _plot_run_frontier,
     ),
     "frontier_readability": (
         "frontier: guarded originality against the readable share",

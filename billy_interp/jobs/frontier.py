@@ -323,10 +323,10 @@ def _expand(records: list[dict], wanted: set[tuple[str, str]], curves: dict[str,
 
 def tabulate(out: Path, config: FrontierConfig, records: list[dict], reference: list[dict]) -> pd.DataFrame:
     """answers.csv, points.csv, matched.csv, compute.csv and the figures from the answers."""
-    described = {p.point: p.curves for p in plan_points(config, _model_temperature(records))}
+    planned = {p.point: p.curves for p in plan_points(config, _model_temperature(records))}
     task_items = config.task_items()
-    wanted = {(p, i.item_id) for p in described for chosen in task_items.values() for i in chosen}
-    answers = _expand(records, wanted, described)
+    wanted = {(p, i.item_id) for p in planned for chosen in task_items.values() for i in chosen}
+    answers = _expand(records, wanted, planned)
     write_csv(answers.drop(columns=["prompt"], errors="ignore"), out / "answers.csv")
     metrics = ["perplexity", *SCORE_COLUMNS[:5]]
     reference = [r for r in reference if r["task"] in task_items]
