@@ -241,3 +241,29 @@ def test_adaptive_filter_and_first_rows_cap(monkeypatch):
     assert capped["kept"].tolist() == [True, False, False, False, True, False, False, False]
     ranked = contrast.filter_contrast(table, persona, rule="adaptive", keep_per_side=1)
     assert ranked["kept"].tolist() == [True, False, False, False, False, False, False, True]
+
+
+def test_first_rows_cap_draws_the_paper_preset_vector_from_the_first_question(monkeypatch):
+    """Rows are planned question by question (then instruction pair, side, sample), as the paper's
+    code generates them, so keeping the first 20 per side reaches no further than the first
+    question's 50 rows a side whenever 20 of them pass the adaptive cut."""
+    from billy_interp.jobs.extract import ExtractConfig
+    from billy_interp.jobs.vector_report import kept_coverage
+    from billy_interp.scoring import embeddings
+    from billy_interp.vectors import contrast
+    from billy_interp.vectors.personas import load_persona
+
+    paper = ExtractConfig(persona="futurist", preset="paper")
+    persona = load_persona("futurist")
+    table = contrast.plan_contrast(persona, contrast.ContrastPlan(n_samples=paper.n_samples, n_eval_samples=1))
+    table["response"] = [f"answer {i}: several ordinary words about the question asked here" for i in range(len(table))]
+    noise = torch.Generator().manual_seed(0)
+    trait = 0.1 * table["sign"].to_numpy() + 0.05 * torch.randn(len(table), generator=noise).numpy()
+    monkeypatch.setattr(embeddings, "trait_scores", lambda texts, *a, **k: torch.tensor(trait[: len(texts)]))
+    extract = table["split"] == "extract"
+    assert table.loc[extract].groupby("sign").size().tolist() == [250, 250]
+
+    first = contrast.filter_contrast(table, persona, rule="adaptive", keep_per_side=paper.keep_per_side, keep="first")
+    assert kept_coverage(first[extract]) == {"kept_questions": "1/5", "kept_prompts": "5/25"}
+    ranked = contrast.filter_contrast(table, persona, rule="adaptive", keep_per_side=paper.keep_per_side)
+    assert kept_coverage(ranked[extract])["kept_questions"] != "1/5"

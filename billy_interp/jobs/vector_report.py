@@ -19,7 +19,7 @@ from billy_interp.io import command_line, write_text
 from billy_interp.options import VECTORS_DIR_HELP
 from billy_interp.vectors.library import resolve_source
 
-__all__ = ["ReportConfig", "summarize", "extraction_label", "compare_extractions", "run_vector_report"]
+__all__ = ["ReportConfig", "summarize", "kept_coverage", "extraction_label", "compare_extractions", "run_vector_report"]
 
 
 @dataclass(frozen=True)
@@ -68,10 +68,23 @@ def summarize(vectors_dir: str | Path | None, paper_layer: int = 20) -> tuple[pd
                 f"auc_at_layer_{paper_layer}": float(at_paper.iloc[0]) if len(at_paper) else float("nan"),
                 "trait_gap": float(gap),
                 "kept_extract_rows": int(extract["kept"].sum()),
+                **kept_coverage(extract),
                 "eval_rows": int((data["split"] == "eval").sum()),
             }
         )
     return pd.DataFrame(rows), long
+
+
+def kept_coverage(extract: pd.DataFrame) -> dict[str, str]:
+    """How many of the extraction's questions and (question, instruction pair) prompts the kept
+    rows come from, as "kept/all". A per-side cap that keeps the first rows in generation order
+    (the paper preset) can draw a whole vector from the first question."""
+    kept = extract[extract["kept"].astype(bool)]
+    prompts = ["question_id", "pair"]
+    return {
+        "kept_questions": f"{kept['question_id'].nunique()}/{extract['question_id'].nunique()}",
+        "kept_prompts": f"{len(kept.drop_duplicates(prompts))}/{len(extract.drop_duplicates(prompts))}",
+    }
 
 
 def _heldout(directory: Path, persona: str) -> pd.DataFrame:
@@ -183,7 +196,9 @@ def run_vector_report(config: ReportConfig) -> pd.DataFrame:
         "AUC: project each held-out (eval-question) D+ and D- response onto the vector (response-mean "
         "activations, system prompt in context) and take P(D+ > D-). 0.5 is chance. `trait_gap` is the "
         "mean offline trait score of D+ minus D- extract responses (embedding proxy, not the paper's judge). "
-        "Blocks are TL block indices: block `l` is the paper's layer `l+1`.",
+        "Blocks are TL block indices: block `l` is the paper's layer `l+1`. `kept_questions` and "
+        "`kept_prompts` count the extraction questions and (question, instruction pair) prompts the kept "
+        "D+/D- rows come from, out of all of them.",
         "",
         "Caveat: with about 15 D+ and 15 D- held-out responses per persona, one AUC has a standard error "
         f"near 0.07, and the best of {long['block'].nunique()} layers is optimistically biased; "
