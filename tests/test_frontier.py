@@ -120,6 +120,15 @@ def test_bad_settings_are_refused_before_any_model_loads(tmp_path):
         job.FrontierConfig(items=str(bad))
     with pytest.raises(ValueError, match="--reference-dir .*no responses.jsonl"):
         job.FrontierConfig(reference_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="--recipe: no vector for 'nobody' in .*stable"):
+        job.FrontierConfig(recipe="creative_professional,nobody")
+
+
+def test_a_layer_the_model_lacks_is_one_line_and_records_nothing(tiny_model_dir, tiny_vectors, tmp_path):
+    out = tmp_path / "frontier"
+    with pytest.raises(ValueError, match=r"^--layers: paper layer 99 is out of range: for a \d+-block model"):
+        _run(_argv(tiny_model_dir, tiny_vectors, out, "--layers", "99"))
+    assert not [p for p in out.iterdir() if not p.name.startswith(".")]  # no config.json to block a corrected rerun
 
 
 def _argv(model_dir, vectors, out, *extra):

@@ -14,9 +14,11 @@ import torch
 from billy_interp.core.generation import GenerationConfig, NumericalError, generate
 from billy_interp.core.steering import Steering
 from billy_interp.io import RunBusyError, RunSettingsError, claim_run_dir, locked
+from billy_interp.vectors.library import shipped_vectors_dir
 from tests.conftest import job_main
 
 NO_MODEL = ["--model", "no/such-model"]
+SHIPPED, STABLE = str(shipped_vectors_dir()), str(shipped_vectors_dir() / "stable")  # explicit folders
 
 
 def _command(module, argv, capsys):
@@ -47,6 +49,22 @@ def _command(module, argv, capsys):
         ("extract", ["--persona", "pirate"], "error: --persona: unknown persona 'pirate'"),
         ("interaction", ["--alphas", "0,2"], "give nonzero alphas"),
         ("projection", ["--parts", "futurist"], "give at least two distinct personas"),
+        (
+            "benchmark",
+            ["--recipe", "futurist,nobody", "--vectors-dir", SHIPPED],
+            "error: --recipe: no vector for 'nobody'",
+        ),
+        ("benchmark", ["--ablation", "--vectors-dir", STABLE], "error: --ablation: no vector for 'analytical_thinker'"),
+        (
+            "frontier",
+            ["--single", "futurist_x", "--vectors-dir", SHIPPED],
+            "error: --single: no vector for 'futurist_x'",
+        ),
+        (
+            "layer_sweep",
+            ["--recipe", "academic_researcher", "--vectors-dir", STABLE],
+            "no vector for 'academic_researcher'",
+        ),
     ],
 )
 def test_bad_options_are_one_line_errors_before_any_model_loads(module, argv, message, capsys):

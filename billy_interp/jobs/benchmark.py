@@ -36,7 +36,7 @@ from billy_interp.jobs.executors import EXECUTOR_OPTIONS, ExecutorOptions, load_
 from billy_interp.options import VECTORS_DIR_HELP, UsageError, parse_names
 from billy_interp.scoring.creativity import PROXY_LABEL
 from billy_interp.scoring.judge import JUDGE_PROTOCOLS
-from billy_interp.vectors.library import load_vectors
+from billy_interp.vectors.library import check_vectors_available, load_vectors
 from billy_interp.vectors.merging import MergeRecipe, merge, parse_recipe
 
 __all__ = ["BenchmarkConfig", "ABLATION_ORDER", "run_benchmark"]
@@ -135,8 +135,12 @@ class BenchmarkConfig(ExecutorOptions):
             raise UsageError(f"--judge-protocol {self.judge_protocol!r}: use strict or paper")
         if self.protocol not in PROTOCOL_NAMES:
             raise UsageError(f"--protocol {self.protocol!r}: use one of {', '.join(PROTOCOL_NAMES)}")
-        self.method_names()
-        parse_recipe(self.recipe)
+        names = self.method_names()
+        recipe = parse_recipe(self.recipe)
+        if self.ablation:
+            check_vectors_available(ABLATION_ORDER, self.vectors_dir, self.model, "--ablation")
+        elif any(n.startswith("billy") for n in names):  # the steered methods read the recipe's vectors
+            check_vectors_available(recipe.weights, self.vectors_dir, self.model, "--recipe")
 
     def tasks(self) -> list[str]:
         if self.task == "all":

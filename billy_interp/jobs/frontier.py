@@ -45,13 +45,12 @@ from billy_interp.evaluation.protocol import PROTOCOL_NAMES, get_protocol
 from billy_interp.evaluation.tasks import TASKS, TaskItem, load_task, nested_items
 from billy_interp.figures.frontier import FRONTIER_FIGURES
 from billy_interp.figures.output import save_figure
-from billy_interp.io import JsonlLog, claim_run_dir, read_jsonl_log, write_csv
+from billy_interp.io import JsonlLog, claim_run_dir, read_jsonl_log, record_run, write_csv
 from billy_interp.jobs.benchmark import check_method_settings
 from billy_interp.jobs.executors import EXECUTOR_OPTIONS, ExecutorOptions, load_config_model, open_executor
 from billy_interp.options import VECTORS_DIR_HELP, UsageError, parse_floats, parse_ints, parse_names
-from billy_interp.vectors.library import load_vectors
+from billy_interp.vectors.library import check_vectors_available, load_vectors
 from billy_interp.vectors.merging import MergeRecipe, merge, parse_recipe
-from billy_interp.vectors.personas import load_persona
 
 __all__ = ["FrontierConfig", "PointSpec", "run_frontier"]
 
@@ -106,8 +105,8 @@ class FrontierConfig(ExecutorOptions):
                 raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.protocol not in PROTOCOL_NAMES:
             raise UsageError(f"--protocol {self.protocol!r}: use one of {', '.join(PROTOCOL_NAMES)}")
-        parse_recipe(self.recipe)
-        load_persona(self.single)
+        check_vectors_available(parse_recipe(self.recipe).weights, self.vectors_dir, self.model, "--recipe")
+        check_vectors_available([self.single], self.vectors_dir, self.model, "--single")
         parse_ints(self.layers, "--layers", minimum=1)
         for option, values in (("--relative-alphas", self.alpha_list()), ("--temperatures", self.temperature_list())):
             if any(v <= 0 for v in values):
@@ -181,6 +180,10 @@ class _Context:
 
 def _context(config: FrontierConfig, model: SteerableModel | None = None) -> _Context:
     model = model or load_config_model(config)
+    try:
+        model.layers.resolve(layer=parse_ints(config.layers, "--layers", minimum=1))
+    except ValueError as error:
+        raise UsageError(f"--layers: {error}") from None
     points = {p.point: p for p in plan_points(config, model.default_temperature)}
     recipe = parse_recipe(config.recipe)
     recipes = {"merged": recipe, config.single: MergeRecipe.from_list([config.single])}
@@ -288,14 +291,16 @@ def run_frontier(config: FrontierConfig, model: SteerableModel | None = None) ->
     matched-coherence table."""
     if model is not None and config.executor != "local":
         raise ValueError("a model object stays in this process: with --executor ray the workers load --model")
-    with claim_run_dir(config.out, config, MODULE, may_change=MAY_CHANGE, force=config.force) as out:
+    with claim_run_dir(config.out, config, MODULE, may_change=MAY_CHANGE, force=config.force, record=False) as out:
         config = replace(config, out=str(out))
         log = JsonlLog(out / "answers.jsonl")
         records = log.read()
         local = _context(config, model) if model is not None else None
         with open_executor(config, partial(_context, config), local) as executor:
             described = executor.call(_describe, config)
+            # a layer the model lacks or a changed point is refused before anything is recorded
             check_method_settings(out, described, {r["method"] for r in records})
+            record_run(out, config, MODULE, MAY_CHANGE)
             protocol = get_protocol(config.protocol)
             items = {t: protocol.items(chosen) for t, chosen in config.task_items().items()}
             steps = dict.fromkeys(described, config.batch_size)

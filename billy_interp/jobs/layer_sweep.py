@@ -33,7 +33,7 @@ from billy_interp.figures import plot_sweep_heatmaps, save_figure
 from billy_interp.io import JsonlLog, claim_run_dir, write_csv, write_json
 from billy_interp.jobs.executors import EXECUTOR_OPTIONS, ExecutorOptions, load_config_model, open_executor
 from billy_interp.options import VECTORS_DIR_HELP, UsageError, parse_floats, parse_ints
-from billy_interp.vectors.library import load_vectors
+from billy_interp.vectors.library import check_vectors_available, load_vectors
 from billy_interp.vectors.merging import merge, parse_recipe
 from billy_interp.vectors.personas import Persona, load_persona
 from billy_interp.vectors.vector import PersonaVector
@@ -128,8 +128,10 @@ def run_layer_sweep(config: SweepConfig, model: SteerableModel | None = None) ->
     Under ``executor="ray"`` the cell chunks run on Ray workers (each loads ``config.model``)."""
     if model is not None and config.executor != "local":
         raise ValueError("a model object stays in this process: with --executor ray the workers load --model")
-    for name in parse_recipe(config.recipe).weights:  # unknown personas fail before anything loads
+    recipe = parse_recipe(config.recipe)
+    for name in recipe.weights:  # unknown personas or missing vectors fail before anything loads
         load_persona(name)
+    check_vectors_available(recipe.weights, config.vectors_dir, config.model, "--recipe")
     module = "billy_interp.layer_sweep"
     with claim_run_dir(config.out, config, module, may_change=MAY_CHANGE, force=config.force) as out:
         return _sweep(config, model, out)

@@ -33,6 +33,7 @@ __all__ = [
     "vector_names",
     "resolve_source",
     "load_vectors",
+    "check_vectors_available",
 ]
 
 
@@ -121,3 +122,21 @@ def load_vectors(
             raise VectorFileError(f"no vector for persona {name!r} in {directory}; available: {available}")
         vectors[name] = load_vector(path, model, strict_model=strict_model)
     return vectors
+
+
+def check_vectors_available(
+    names: Iterable[str], source: str | Path | None, model_name: str = "embedded", option: str = "--recipe"
+) -> None:
+    """Before any model loads: every name has a vector in ``source`` (as :func:`load_vectors`
+    would look for it), else one line naming ``option``. Skipped where the folder depends on a
+    model not yet loaded (the shipped vectors of a model other than the embedded one)."""
+    shipped = not source or str(source) == SHIPPED_PREFIX[:-1] or str(source).startswith(SHIPPED_PREFIX)
+    if shipped and model_name not in ("embedded", EMBEDDED_MODEL_NAME):
+        return
+    directory = resolve_source(source or None, option="--vectors-dir")
+    available = vector_names(directory)
+    missing = [name for name in dict.fromkeys(names) if name not in available]
+    if missing:
+        raise VectorFileError(
+            f"{option}: no vector for {', '.join(map(repr, missing))} in {directory}; available: {available}"
+        )
