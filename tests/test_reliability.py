@@ -55,6 +55,7 @@ def _command(module, argv, capsys):
             "error: --recipe: no vector for 'nobody'",
         ),
         ("benchmark", ["--ablation", "--vectors-dir", STABLE], "error: --ablation: no vector for 'analytical_thinker'"),
+        ("benchmark", ["--alpha", "nan"], "error: --alpha must be finite"),
         (
             "frontier",
             ["--single", "futurist_x", "--vectors-dir", SHIPPED],
@@ -108,6 +109,23 @@ def _sweep_argv(model_dir, vectors, out, *flags, **options):
         **{k.replace("_", "-"): v for k, v in options.items()},
     }
     return [item for key, value in settings.items() for item in (f"--{key}", str(value))] + list(flags)
+
+
+def test_a_layer_the_model_lacks_is_named_and_nothing_is_recorded(tiny_model_dir, tiny_vectors, tmp_path):
+    """The range check needs the model's depth, so it runs after loading, but before the run is
+    recorded: a config.json left behind would refuse the corrected rerun as 'other settings'."""
+    from billy_interp.jobs.benchmark import BenchmarkConfig, run_benchmark
+    from billy_interp.jobs.layer_sweep import SweepConfig, run_layer_sweep
+
+    sweep, bench = job_main(SweepConfig, run_layer_sweep), job_main(BenchmarkConfig, run_benchmark)
+    with pytest.raises(ValueError, match=r"^--layers: paper layer 9 does not exist \(this model has 1..2\)"):
+        sweep(_sweep_argv(tiny_model_dir, tiny_vectors, tmp_path / "sweep", layers=9))
+    argv = ["--model", str(tiny_model_dir), "--vectors-dir", str(tiny_vectors), "--methods", "billy", "--task", "aut"]
+    with pytest.raises(ValueError, match=r"^--paper-layer: paper layer 9 is out of range: for a 2-block model"):
+        bench([*argv, "--n", "1", "--paper-layer", "9", "--out", str(tmp_path / "bench")])
+    for out in ("sweep", "bench"):
+        assert not [p.name for p in (tmp_path / out).iterdir() if not p.name.startswith(".")]
+    sweep(_sweep_argv(tiny_model_dir, tiny_vectors, tmp_path / "sweep", layers=2, max_new_tokens=2))  # corrected: runs
 
 
 def test_a_sweep_refuses_to_resume_with_other_settings_and_force_starts_fresh(tiny_model_dir, tiny_vectors, tmp_path):

@@ -166,16 +166,24 @@ class LayerConvention:
         return self.hook_name(self.paper_layer_to_block(layer), "resid_post")
 
     def resolve(
-        self, *, layer: int | Iterable[int] | None = None, block: int | Iterable[int] | None = None
+        self,
+        *,
+        layer: int | Iterable[int] | None = None,
+        block: int | Iterable[int] | None = None,
+        option: str = "",
     ) -> list[int]:
-        """Blocks named either by paper ``layer`` (the default vocabulary) or by TL ``block``."""
+        """Blocks named either by paper ``layer`` (the default vocabulary) or by TL ``block``.
+        ``option``: the command-line option the layers came from, named in the error."""
         if (layer is None) == (block is None):
             raise ValueError("name the steered layer(s) with exactly one of layer= (paper layer) or block= (TL block)")
-        if layer is not None:
-            layers = [layer] if isinstance(layer, int) else list(layer)
-            blocks = [self.paper_layer_to_block(x) for x in layers]
-        else:
-            blocks = [self.check_block(b) for b in ([block] if isinstance(block, int) else list(block))]
+        try:
+            if layer is not None:
+                layers = [layer] if isinstance(layer, int) else list(layer)
+                blocks = [self.paper_layer_to_block(x) for x in layers]
+            else:
+                blocks = [self.check_block(b) for b in ([block] if isinstance(block, int) else list(block))]
+        except ValueError as error:
+            raise ValueError(f"{option}: {error}" if option else str(error)) from None
         if not blocks:
             raise ValueError("no layer given")
         return blocks

@@ -10,14 +10,14 @@ row per task x method x item, with offline scores and cost), ``ideas.csv`` (one 
 ``summary.csv`` (mean, std and 95% bootstrap CI per task x method x metric),
 ``efficiency.csv`` (per-query time, tokens, forward passes, calls and cost, with ratios to BILLY;
 ``efficiency_by_task.csv`` per task), and ``methods.json`` (each method's decoding and steering:
-a resumed run refuses to add answers made with other settings).
-All scores are the offline proxy unless ``--judge-model`` is given. A killed run continues where
-it stopped with the same command.
+a resumed run refuses to add answers made with other settings). All scores are the offline
+proxy unless ``--judge-model`` is given. A killed run continues with the same command.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -125,6 +125,8 @@ class BenchmarkConfig(ExecutorOptions):
                 raise UsageError(f"--{name.replace('_', '-')} must be >= {minimum}, got {getattr(self, name)}")
         if self.judge_timeout <= 0:
             raise UsageError(f"--judge-timeout must be > 0 seconds, got {self.judge_timeout}")
+        if not math.isfinite(self.alpha) or self.paper_layer < 1:
+            raise UsageError(f"--alpha must be finite and --paper-layer >= 1, got {self.alpha}, {self.paper_layer}")
         if self.items:
             self.task_items()
         for task in [] if self.items else self.tasks():
@@ -148,8 +150,7 @@ class BenchmarkConfig(ExecutorOptions):
         return parse_names(self.task, "--task", [*TASKS, "all"])
 
     def task_items(self) -> dict[str, list[TaskItem]]:
-        """The items each task answers, with the packaged prompts (the protocol's prompts are
-        applied when answering): ``--items`` file's, or the deterministic ``--n`` subset."""
+        """Each task's items (``--items`` or the seeded ``--n`` subset); protocol prompts apply later."""
         if not self.items:
             return {t: sample_items(load_task(t), self.n, self.seed) for t in self.tasks()}  # type: ignore[arg-type]
         return items_for_tasks(self.items, None if self.task == "all" else self.tasks())
@@ -225,6 +226,7 @@ def _method(model: SteerableModel, config: BenchmarkConfig, name: str, spec: dic
         return make_method(name, **common)
     recipe = MergeRecipe.from_dict(spec["recipe"])
     vectors = load_vectors(list(recipe.weights), model, source=config.vectors_dir or None)
+    model.layers.resolve(layer=spec["paper_layer"], option="--tuned" if name == "billy_tuned" else "--paper-layer")
     steering = merge(vectors, recipe).steering(spec["alpha"], layer=spec["paper_layer"], model=model)
     return replace(make_method("billy", steering=steering, source=spec, **common), name=name)
 

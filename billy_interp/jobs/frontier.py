@@ -180,10 +180,7 @@ class _Context:
 
 def _context(config: FrontierConfig, model: SteerableModel | None = None) -> _Context:
     model = model or load_config_model(config)
-    try:
-        model.layers.resolve(layer=parse_ints(config.layers, "--layers", minimum=1))
-    except ValueError as error:
-        raise UsageError(f"--layers: {error}") from None
+    model.layers.resolve(layer=parse_ints(config.layers, "--layers", minimum=1), option="--layers")
     points = {p.point: p for p in plan_points(config, model.default_temperature)}
     recipe = parse_recipe(config.recipe)
     recipes = {"merged": recipe, config.single: MergeRecipe.from_list([config.single])}

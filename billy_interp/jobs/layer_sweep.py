@@ -30,7 +30,7 @@ from billy_interp.core.generation import GenerationConfig
 from billy_interp.core.layers import LayerConvention, layer_columns
 from billy_interp.core.model import SteerableModel, TokenBatch
 from billy_interp.figures import plot_sweep_heatmaps, save_figure
-from billy_interp.io import JsonlLog, claim_run_dir, write_csv, write_json
+from billy_interp.io import JsonlLog, claim_run_dir, record_run, write_csv, write_json
 from billy_interp.jobs.executors import EXECUTOR_OPTIONS, ExecutorOptions, load_config_model, open_executor
 from billy_interp.options import VECTORS_DIR_HELP, UsageError, parse_floats, parse_ints
 from billy_interp.vectors.library import check_vectors_available, load_vectors
@@ -120,6 +120,7 @@ def _cells(config: SweepConfig, layers: LayerConvention, scale: pd.DataFrame) ->
 MAY_CHANGE = ("batch_size", "cells_per_chunk", "device", *EXECUTOR_OPTIONS)
 MAY_CHANGE += ("coherence_tolerance", "distinct_tolerance", "appropriateness_tolerance", "readability_tolerance")
 MAY_CHANGE += ("objective",)
+MODULE = "billy_interp.layer_sweep"
 
 
 def run_layer_sweep(config: SweepConfig, model: SteerableModel | None = None) -> pd.DataFrame:
@@ -132,8 +133,7 @@ def run_layer_sweep(config: SweepConfig, model: SteerableModel | None = None) ->
     for name in recipe.weights:  # unknown personas or missing vectors fail before anything loads
         load_persona(name)
     check_vectors_available(recipe.weights, config.vectors_dir, config.model, "--recipe")
-    module = "billy_interp.layer_sweep"
-    with claim_run_dir(config.out, config, module, may_change=MAY_CHANGE, force=config.force) as out:
+    with claim_run_dir(config.out, config, MODULE, may_change=MAY_CHANGE, force=config.force, record=False) as out:
         return _sweep(config, model, out)
 
 
@@ -197,8 +197,9 @@ def _sweep(config: SweepConfig, model: SteerableModel | None, out: Path) -> pd.D
     local = _sweep_context(config, model) if model is not None else None
     with open_executor(config, partial(_sweep_context, config), local) as executor:
         scale, layers = executor.call(_plan)
+        cells = _cells(config, layers, scale)  # a layer the model lacks is refused before anything is recorded
+        record_run(out, config, MODULE, MAY_CHANGE)
         write_csv(scale, out / "strength.csv")
-        cells = _cells(config, layers, scale)
         log = JsonlLog(out / "cells.jsonl")
         done = {(entry["block"], entry["alpha"]) for entry in log.read()}
         # alpha = 0 adds an exact zero, so every layer's baseline is the same run: generate it once.
