@@ -57,6 +57,12 @@ def _command(module, argv, capsys):
         ("benchmark", ["--ablation", "--vectors-dir", STABLE], "error: --ablation: no vector for 'analytical_thinker'"),
         ("benchmark", ["--alpha", "nan"], "error: --alpha must be finite"),
         (
+            "projection",
+            ["--parts", "futurist,nobody", "--vectors-dir", SHIPPED],
+            "error: --parts: no vector for 'nobody'",
+        ),
+        ("interaction", ["--recipe", "futurist,nobody", "--vectors-dir", SHIPPED], "error: --recipe: no vector for"),
+        (
             "frontier",
             ["--single", "futurist_x", "--vectors-dir", SHIPPED],
             "error: --single: no vector for 'futurist_x'",
@@ -123,7 +129,16 @@ def test_a_layer_the_model_lacks_is_named_and_nothing_is_recorded(tiny_model_dir
     argv = ["--model", str(tiny_model_dir), "--vectors-dir", str(tiny_vectors), "--methods", "billy", "--task", "aut"]
     with pytest.raises(ValueError, match=r"^--paper-layer: paper layer 9 is out of range: for a 2-block model"):
         bench([*argv, "--n", "1", "--paper-layer", "9", "--out", str(tmp_path / "bench")])
-    for out in ("sweep", "bench"):
+    from billy_interp.jobs.interaction import InteractionConfig, run_interaction
+    from billy_interp.jobs.projection import ProjectionConfig, run_projection
+
+    for name, job in (
+        ("projection", job_main(ProjectionConfig, run_projection)),
+        ("interaction", job_main(InteractionConfig, run_interaction)),
+    ):
+        with pytest.raises(ValueError, match=r"^--paper-layer: paper layer 9 is out of range"):
+            job([*argv[:4], "--paper-layer", "9", "--out", str(tmp_path / name)])
+    for out in ("sweep", "bench", "projection", "interaction"):
         assert not [p.name for p in (tmp_path / out).iterdir() if not p.name.startswith(".")]
     sweep(_sweep_argv(tiny_model_dir, tiny_vectors, tmp_path / "sweep", layers=2, max_new_tokens=2))  # corrected: runs
 

@@ -29,9 +29,9 @@ from billy_interp.core.loading import load_model
 from billy_interp.core.model import SteerableModel
 from billy_interp.evaluation.tasks import design_tasks
 from billy_interp.figures import plot_interaction_projections, plot_interaction_residuals, save_figure
-from billy_interp.io import claim_run_dir, write_csv
+from billy_interp.io import claim_run_dir, record_run, write_csv
 from billy_interp.options import VECTORS_DIR_HELP, UsageError, parse_floats, parse_names
-from billy_interp.vectors.library import load_vectors
+from billy_interp.vectors.library import check_vectors_available, load_vectors
 from billy_interp.vectors.merging import merge, parse_recipe
 
 __all__ = ["InteractionConfig", "run_interaction"]
@@ -62,6 +62,7 @@ class InteractionConfig:
         if recipe.method not in ("mean", "weighted", "sum"):
             raise UsageError(f"--recipe: method {recipe.method!r} is not a linear combination of the parts")
         self.alpha_list(), self.position_list()
+        check_vectors_available(recipe.weights, self.vectors_dir, self.model, "--recipe")
 
     def alpha_list(self) -> list[float]:
         alphas = parse_floats(self.alphas, "--alphas")
@@ -77,11 +78,11 @@ def run_interaction(config: InteractionConfig, model: SteerableModel | None = No
     """The interaction job: tables, figures and (``generate``) scored answers; returns the table."""
     alphas, positions = config.alpha_list(), config.position_list()
     recipe = parse_recipe(config.recipe)
-    with claim_run_dir(
-        config.out, config, "billy_interp.interaction", may_change=("top", "device"), force=config.force
-    ) as out:
+    module, may_change = "billy_interp.interaction", ("top", "device")
+    with claim_run_dir(config.out, config, module, may_change=may_change, force=config.force, record=False) as out:
         model = model or load_model(config.model, device=config.device or None, dtype=config.dtype)
-        steer_block = model.layers.paper_layer_to_block(config.paper_layer)
+        steer_block = model.layers.resolve(layer=config.paper_layer, option="--paper-layer")[0]
+        record_run(out, config, module, may_change)  # after the range check: a refused run records nothing
         hooks = [model.layers.hook_name(b) for b in range(steer_block, model.layers.n_layers)]
         vectors = load_vectors(list(recipe.weights), model, source=config.vectors_dir or None)
         tasks = design_tasks()

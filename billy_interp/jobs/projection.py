@@ -29,9 +29,9 @@ from billy_interp.analysis.projection import fig3_projections, position_profile,
 from billy_interp.core.loading import load_model
 from billy_interp.core.model import SteerableModel
 from billy_interp.figures import plot_position_profile, plot_projection_panels, save_figure, write_token_view
-from billy_interp.io import claim_run_dir, write_csv
+from billy_interp.io import claim_run_dir, record_run, write_csv
 from billy_interp.options import VECTORS_DIR_HELP, UsageError, parse_names
-from billy_interp.vectors.library import load_vectors, resolve_source, vector_names
+from billy_interp.vectors.library import check_vectors_available, load_vectors, resolve_source, vector_names
 
 __all__ = ["ProjectionConfig", "run_projection"]
 
@@ -59,7 +59,7 @@ class ProjectionConfig:
     force: bool = field(default=False, metadata={"help": "if --out holds another run, start fresh in a sub-directory"})
 
     def __post_init__(self) -> None:
-        self.part_names()
+        check_vectors_available(self.part_names(), self.vectors_dir, self.model, "--parts")
 
     def part_names(self) -> list[str]:
         names = parse_names(self.parts, "--parts")
@@ -71,12 +71,12 @@ class ProjectionConfig:
 def run_projection(config: ProjectionConfig, model: SteerableModel | None = None) -> pd.DataFrame:
     """Fig. 3 tables and figure, and (``tokens``) the per-token analysis; returns the summary."""
     parts = config.part_names()
-    with claim_run_dir(
-        config.out, config, "billy_interp.projection", may_change=("device",), force=config.force
-    ) as out:
+    module = "billy_interp.projection"
+    with claim_run_dir(config.out, config, module, may_change=("device",), force=config.force, record=False) as out:
         model = model or load_model(config.model, device=config.device or None, dtype=config.dtype)
-        model.layers.paper_layer_to_block(config.paper_layer)  # range check before any work
-        model.layers.paper_layer_to_block(config.token_layer)
+        model.layers.resolve(layer=config.paper_layer, option="--paper-layer")  # range checks before any work
+        model.layers.resolve(layer=config.token_layer, option="--token-layer")
+        record_run(out, config, module, ("device",))
         names = vector_names(resolve_source(config.vectors_dir or None, model, "--vectors-dir"))
         vectors = load_vectors(sorted(set(names) | set(parts)), model, source=config.vectors_dir or None)
         made_by = f"python -m billy_interp.projection ({out})"
