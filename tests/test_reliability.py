@@ -121,7 +121,9 @@ def test_a_layer_the_model_lacks_is_named_and_nothing_is_recorded(tiny_model_dir
     """The range check needs the model's depth, so it runs after loading, but before the run is
     recorded: a config.json left behind would refuse the corrected rerun as 'other settings'."""
     from billy_interp.jobs.benchmark import BenchmarkConfig, run_benchmark
+    from billy_interp.jobs.interaction import InteractionConfig, run_interaction
     from billy_interp.jobs.layer_sweep import SweepConfig, run_layer_sweep
+    from billy_interp.jobs.projection import ProjectionConfig, run_projection
 
     sweep, bench = job_main(SweepConfig, run_layer_sweep), job_main(BenchmarkConfig, run_benchmark)
     with pytest.raises(ValueError, match=r"^--layers: paper layer 9 does not exist \(this model has 1..2\)"):
@@ -129,9 +131,6 @@ def test_a_layer_the_model_lacks_is_named_and_nothing_is_recorded(tiny_model_dir
     argv = ["--model", str(tiny_model_dir), "--vectors-dir", str(tiny_vectors), "--methods", "billy", "--task", "aut"]
     with pytest.raises(ValueError, match=r"^--paper-layer: paper layer 9 is out of range: for a 2-block model"):
         bench([*argv, "--n", "1", "--paper-layer", "9", "--out", str(tmp_path / "bench")])
-    from billy_interp.jobs.interaction import InteractionConfig, run_interaction
-    from billy_interp.jobs.projection import ProjectionConfig, run_projection
-
     for name, job in (
         ("projection", job_main(ProjectionConfig, run_projection)),
         ("interaction", job_main(InteractionConfig, run_interaction)),

@@ -71,12 +71,12 @@ class ProjectionConfig:
 def run_projection(config: ProjectionConfig, model: SteerableModel | None = None) -> pd.DataFrame:
     """Fig. 3 tables and figure, and (``tokens``) the per-token analysis; returns the summary."""
     parts = config.part_names()
-    module = "billy_interp.projection"
-    with claim_run_dir(config.out, config, module, may_change=("device",), force=config.force, record=False) as out:
+    module, may_change = "billy_interp.projection", ("device",)
+    with claim_run_dir(config.out, config, module, may_change=may_change, force=config.force, record=False) as out:
         model = model or load_model(config.model, device=config.device or None, dtype=config.dtype)
         model.layers.resolve(layer=config.paper_layer, option="--paper-layer")  # range checks before any work
         model.layers.resolve(layer=config.token_layer, option="--token-layer")
-        record_run(out, config, module, ("device",))
+        record_run(out, config, module, may_change)
         names = vector_names(resolve_source(config.vectors_dir or None, model, "--vectors-dir"))
         vectors = load_vectors(sorted(set(names) | set(parts)), model, source=config.vectors_dir or None)
         made_by = f"python -m billy_interp.projection ({out})"
