@@ -58,7 +58,8 @@ def readout(
         logits=1,
         ignore_active=True,
     )
-    return {h: result[h].double() for h in hooks}, result.logits[:, -1].double()
+    # On the CPU, where the persona directions live (the model may sit on a GPU).
+    return {h: result[h].double().cpu() for h in hooks}, result.logits[:, -1].double().cpu()
 
 
 @torch.inference_mode()
@@ -130,7 +131,7 @@ def interaction_table(
             last = hooks[-1]
             linear_final = base[last] + sum(coefficients[n] * effects[n][0][last] for n in coefficients)
             log_p = torch.log_softmax(effects["merged"][1], -1)
-            log_q = torch.log_softmax(model.unembed(linear_final.to(torch.float32)).double(), -1)
+            log_q = torch.log_softmax(model.unembed(linear_final.to(torch.float32)).double().cpu(), -1)
             kl = (log_p.exp() * (log_p - log_q)).sum(-1)
             rows.append(
                 {

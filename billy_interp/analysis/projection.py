@@ -151,7 +151,7 @@ def token_projections(
             response_start=torch.tensor([len(prompt)]),
             ignore_active=True,
         )
-        resid = result[hook][0, len(prompt) :].double()
+        resid = result[hook][0, len(prompt) :].double().cpu()  # directions and numpy live on the CPU
         out.append({p: project(resid, d).numpy() for p, d in directions.items()})
     return out
 

@@ -84,7 +84,7 @@ def reference_norms(
         start = torch.zeros(len(prompts), dtype=torch.long)
     with unsteered(model):
         resid = collect_residuals(model, batch)
-    norms = resid.float().norm(dim=-1)  # [layer, batch, pos]
+    norms = resid.float().norm(dim=-1).cpu()  # [layer, batch, pos]; the masks below live on the CPU
     real = batch.attention_mask.bool()
     pos = torch.arange(real.shape[1])[None, :]
     steered = real & (pos >= (start[:, None] - 1))

@@ -143,7 +143,7 @@ def _check_steering(model: SteerableModel, reference: nn.Module, backend: Backen
     def add_last(_module: nn.Module, _args: Any, output: Any) -> Any:
         hidden = output[0] if isinstance(output, tuple) else output
         hidden = hidden.clone()
-        hidden[:, -1] += alpha * v.to(hidden.dtype)
+        hidden[:, -1] += alpha * v.to(hidden.device, hidden.dtype)
         return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
 
     handle = decoder_layers(reference)[block].register_forward_hook(add_last)

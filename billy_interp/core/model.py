@@ -250,7 +250,7 @@ class SteerableModel:
         # text config says, and unembed must give the model's own logits.
         cap = getattr(self.config, "final_logit_softcapping", None)
         with torch.inference_mode():
-            logits = hf.get_output_embeddings()(norm(resid.to(self.dtype)))
+            logits = hf.get_output_embeddings()(norm(resid.to(self.device, self.dtype)))
             return torch.tanh(logits / cap) * cap if cap else logits
 
     def runner(self, backend: Backend = "residual") -> Runner:
