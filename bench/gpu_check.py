@@ -9,10 +9,10 @@ decoding token-identical to HF ``generate`` with and without the KV cache, steer
 plain hook, residuals equal to ``hidden_states``, left padding, extraction, unembed) with every
 model on the GPU in float32. ``--analyses`` runs, on a tiny Llama on the GPU, the analysis code
 that mixes model outputs with tensors it makes itself (relative alpha's sink-free norms, the
-interaction table with its KL row, token projections, perplexities), where a
-CPU-only run cannot catch a tensor left on the wrong device. ``--speed`` times steered generation against HF ``generate`` with the
-same decoding, side by side, interleaved repeats, on the GPU (synchronised). Results go to stdout
-as JSON lines and to ``--out`` (docs/gpu.md quotes them).
+interaction table with its KL row, token projections, perplexities), where a CPU-only run cannot
+catch a tensor left on the wrong device. ``--speed`` times steered generation against HF
+``generate`` with the same decoding, side by side, interleaved repeats, on the GPU
+(synchronised). Results go to stdout as JSON lines and to ``--out`` (docs/gpu.md quotes them).
 """
 
 from __future__ import annotations
@@ -74,8 +74,7 @@ def analyses(device: str) -> list[dict]:
     hooks = [model.layers.hook_name(b) for b in range(model.layers.n_layers)]
     generator = torch.Generator().manual_seed(0)
     vectors = {
-        name: PersonaVector({h: torch.randn(model.d_model, generator=generator) for h in hooks})
-        for name in ("a", "b")
+        name: PersonaVector({h: torch.randn(model.d_model, generator=generator) for h in hooks}) for name in ("a", "b")
     }
     batch = model.encode_chat(prompts)
     response = [[5, 6, 7], [8, 9]]
