@@ -4,6 +4,8 @@ import torch
 
 from billy_interp.analysis.stability import per_seed_measures, summarize_stability
 from billy_interp.jobs.stability import StabilityConfig, run_stability
+from billy_interp.options import UsageError
+from billy_interp.vectors.extract import ExtractionSettings
 from tests.conftest import job_main
 
 main = job_main(StabilityConfig, run_stability)
@@ -110,3 +112,24 @@ def test_stability_cli_on_the_tiny_model_resumes_without_redoing_pairs(tiny_mode
     before = part.stat().st_mtime_ns
     main(argv)
     assert part.stat().st_mtime_ns == before  # finished pairs are not redone
+
+
+def test_the_paper_preset_re_extracts_with_extracts_settings_and_reuses_its_answers():
+    from billy_interp.jobs.extract import ExtractConfig
+
+    paper = StabilityConfig(preset="paper", personas="futurist", seeds="0,1").settings()
+    extract = ExtractConfig(persona="futurist", preset="paper")
+    assert (paper.n_samples, paper.max_new_tokens, paper.keep_per_side) == (10, 1000, 20)
+    assert (paper.filter_rule, paper.keep_order) == ("adaptive", "first")
+    # the same plan in the same folder: seed 0's answers are extract --preset paper's, not new ones
+    assert paper.plan(0) == extract.plan(0)
+    assert paper.generation_dir("runs/extract", "M", "futurist", 0) == extract.generation_dir(
+        "runs/extract", "M", "futurist", 0
+    )
+    assert paper.decisive() == ExtractionSettings(**{k: getattr(extract, k) for k in paper.decisive()}).decisive()
+    shipped = StabilityConfig().settings()
+    assert (shipped.n_samples, shipped.max_new_tokens, shipped.keep_per_side) == (2, 64, 0)
+    with pytest.raises(UsageError, match="--n-samples 3 contradicts --preset paper"):
+        StabilityConfig(preset="paper", n_samples=3)
+    with pytest.raises(UsageError, match="--preset 'huge'"):
+        StabilityConfig(preset="huge")

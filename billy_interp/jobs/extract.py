@@ -31,11 +31,11 @@ from billy_interp.options import UsageError, parse_ints
 from billy_interp.paper import PAPER_PERSONAS
 from billy_interp.vectors.contrast import contrast_table, generate_chunk, open_contrast_log, pending_chunks
 from billy_interp.vectors.extract import (
-    EXTRACTION_PRESETS,
     PROVENANCE_FILE,
     ExtractionSettings,
     PersonaExtraction,
     extract_from_table,
+    preset_values,
     save_extraction,
 )
 from billy_interp.vectors.library import model_slug, shipped_vectors_root
@@ -76,15 +76,8 @@ class ExtractConfig(ExtractionSettings, ExecutorOptions):
         self.seed_list()
 
     def _apply_preset(self) -> None:
-        if self.preset not in EXTRACTION_PRESETS:
-            raise UsageError(f"--preset {self.preset!r}: use one of {', '.join(EXTRACTION_PRESETS)}")
-        defaults = {f.name: f.default for f in fields(ExtractionSettings)}
-        for name, value in EXTRACTION_PRESETS[self.preset].items():
-            given = getattr(self, name)
-            if given != defaults[name] and given != value:
-                raise UsageError(
-                    f"--{name.replace('_', '-')} {given} contradicts --preset {self.preset} ({value}); drop one"
-                )
+        given = {f.name: getattr(self, f.name) for f in fields(ExtractionSettings)}
+        for name, value in preset_values(self.preset, given).items():
             object.__setattr__(self, name, value)  # frozen: the preset fills in the defaults once
 
     def personas(self) -> list[Persona]:

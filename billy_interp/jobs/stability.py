@@ -2,10 +2,11 @@
 
     python -m billy_interp.stability                                  # every catalog persona, seeds 0,1,2
     python -m billy_interp.stability --personas futurist,environmentalist --seeds 0,1,2,3
+    python -m billy_interp.stability --preset paper --personas futurist --seeds 0,1 --out runs/stability_paper
 
-Each (persona, seed) is a fresh extraction with the shipped settings (new D+/D- samples; the
-generations are cached in ``--run-dir``, shared with ``python -m billy_interp.extract``, so seed 0
-reuses the shipped vectors' samples). Per layer it reports:
+Each (persona, seed) is a fresh extraction with the shipped settings, or ``--preset``'s (new D+/D-
+samples; the generations are cached in ``--run-dir``, shared with ``python -m billy_interp.extract``,
+so seed 0 reuses the samples of the vectors extract made with the same settings). Per layer it reports:
 
 * ``seed_cosine``: mean pairwise cosine between seeds' vectors, with a bootstrap CI over pairs;
 * ``split_half_cosine`` / ``spearman_brown``: cosine of vectors from two disjoint halves of one
@@ -38,7 +39,7 @@ from billy_interp.jobs.executors import EXECUTOR_OPTIONS, Executor, ExecutorOpti
 from billy_interp.jobs.extract import extract_with, model_label
 from billy_interp.options import UsageError, parse_ints, parse_names
 from billy_interp.paper import PAPER_PERSONAS
-from billy_interp.vectors.extract import ExtractionSettings
+from billy_interp.vectors.extract import EXTRACTION_PRESETS, ExtractionSettings, preset_values
 from billy_interp.vectors.formats import load_vector, save_vector
 from billy_interp.vectors.personas import list_personas, load_persona
 
@@ -65,10 +66,23 @@ class StabilityConfig(ExecutorOptions):
     run_dir: str = field(default="runs/extract", metadata={"help": "generation cache, shared with extract"})
     out: str = field(default="runs/stability", metadata={"help": "output directory (resumable)"})
     force: bool = field(default=False, metadata={"help": "if --out holds another run, start fresh in a sub-directory"})
+    preset: str = field(
+        default="",
+        metadata={
+            "help": f"extraction preset ({', '.join(EXTRACTION_PRESETS)}; as extract's --preset): paper re-extracts "
+            "with the paper's sizes, and seed 0 reuses extract --preset paper's answers in --run-dir"
+        },
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.persona_names(), self.seed_list(), self.report_blocks()
+        self.persona_names(), self.seed_list(), self.report_blocks(), self.settings()
+
+    def settings(self) -> ExtractionSettings:
+        """The extraction each seed runs: the shipped settings, or ``--preset``'s."""
+        given = {"n_samples": self.n_samples, "max_new_tokens": self.max_new_tokens, "filter": self.filter}
+        preset = preset_values(self.preset, given) if self.preset else {}
+        return ExtractionSettings(**{**given, **preset, "batch_size": self.batch_size})
 
     def persona_names(self) -> list[str]:
         if self.personas == "all":
@@ -91,12 +105,7 @@ def _run_pair(
     vector_path, table_path = parts / f"{persona}.seed{seed}.safetensors", parts / f"{persona}.seed{seed}.csv"
     if table_path.exists() and vector_path.exists():
         return
-    settings = ExtractionSettings(
-        n_samples=config.n_samples,
-        max_new_tokens=config.max_new_tokens,
-        batch_size=config.batch_size,
-        filter=config.filter,
-    )
+    settings = config.settings()
     run_dir = settings.generation_dir(config.run_dir, model_name, persona, seed)
     result = extract_with(executor, load_persona(persona), settings, seed, run_dir)
     measures = per_seed_measures(result.pooled, result.table, result.auc, config.n_splits, config.n_boot, seed)

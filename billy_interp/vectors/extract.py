@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -51,6 +52,7 @@ __all__ = [
     "save_extraction",
     "PROVENANCE_FILE",
     "EXTRACTION_PRESETS",
+    "preset_values",
 ]
 
 PROVENANCE_FILE = "{stem}.extract.json"  # sidecar: the settings that made a persona's files
@@ -142,6 +144,20 @@ EXTRACTION_PRESETS = {
         "keep_order": "first",
     },
 }
+
+
+def preset_values(preset: str, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings ``preset`` fixes, checked against ``given`` (option name -> value): an option
+    left at its default takes the preset's value; one set to anything else is refused."""
+    if preset not in EXTRACTION_PRESETS:
+        raise UsageError(f"--preset {preset!r}: use one of {', '.join(EXTRACTION_PRESETS)}")
+    defaults = {f.name: f.default for f in fields(ExtractionSettings)}
+    for name, value in EXTRACTION_PRESETS[preset].items():
+        if name in given and given[name] not in (defaults[name], value):
+            raise UsageError(
+                f"--{name.replace('_', '-')} {given[name]} contradicts --preset {preset} ({value}); drop one"
+            )
+    return dict(EXTRACTION_PRESETS[preset])
 
 
 @dataclass(frozen=True)
