@@ -189,15 +189,8 @@ def main(argv: list[str] | None = None) -> dict:
             reference.generate(
                 input_ids=batch.input_ids,
                 attention_mask=batch.attention_mask,
-                max_new_tokens=n_new,
-                min_new_tokens=n_new,
-                do_sample=True,
-                top_p=billy.top_p,
-                top_k=0,
-                temperature=billy.temperature,
-                repetition_penalty=billy.repetition_penalty,
-                no_repeat_ngram_size=billy.no_repeat_ngram_size,
                 pad_token_id=pad,
+                **billy.hf_generate_kwargs(),
             )
 
         def billy_now(batch=batch, billy=billy):

@@ -124,37 +124,21 @@ def speed(device: str, repeats: int, batch_size: int, billy_tokens: int, greedy_
     billy = GenerationConfig.billy(model, max_new_tokens=billy_tokens, batch_size=batch_size, stop_at_eos=False)
     greedy = GenerationConfig(max_new_tokens=greedy_tokens, batch_size=batch_size, stop_at_eos=False)
 
-    def hf(n_new: int, sampled: bool):
-        extra = (
-            dict(
-                do_sample=True,
-                top_p=billy.top_p,
-                top_k=0,
-                temperature=billy.temperature,
-                repetition_penalty=billy.repetition_penalty,
-                no_repeat_ngram_size=billy.no_repeat_ngram_size,
-            )
-            if sampled
-            else dict(do_sample=False)
-        )
+    def hf(config: GenerationConfig):
+        ids, mask = batch.input_ids.to(device), batch.attention_mask.to(device)
         return lambda: reference.generate(
-            input_ids=batch.input_ids.to(device),
-            attention_mask=batch.attention_mask.to(device),
-            max_new_tokens=n_new,
-            min_new_tokens=n_new,
-            pad_token_id=pad,
-            **extra,
+            input_ids=ids, attention_mask=mask, pad_token_id=pad, **config.hf_generate_kwargs()
         )
 
     cases = {
         f"BILLY decoding, steered, batch {batch_size}, {billy_tokens} new tokens": (
             billy_tokens,
-            hf(billy_tokens, True),
+            hf(billy),
             lambda: generate(model, batch, billy, steering),
         ),
         f"greedy, steered, batch {batch_size}, {greedy_tokens} new tokens": (
             greedy_tokens,
-            hf(greedy_tokens, False),
+            hf(greedy),
             lambda: generate(model, batch, greedy, steering),
         ),
     }

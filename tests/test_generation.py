@@ -38,6 +38,25 @@ def test_unsteered_greedy_is_token_identical_to_plain_hf_tiny(tiny_model, tiny_r
     _assert_same_as_hf(tiny_model, tiny_reference, 12, backend)
 
 
+def test_hf_generate_kwargs_give_hf_the_same_decoding(tiny_model, tiny_reference):
+    """Greedy with BILLY's penalties and no stop at EOS: HF ``generate`` fed our config's
+    kwargs writes our tokens; sampled configs carry their sampling settings over."""
+    config = GenerationConfig(max_new_tokens=10, repetition_penalty=1.2, no_repeat_ngram_size=3, stop_at_eos=False)
+    ours = generate(tiny_model, CHAT_PROMPTS[:2], config).token_ids
+    for prompt, mine in zip(CHAT_PROMPTS[:2], ours):
+        batch = tiny_model.encode_chat([prompt])
+        out = tiny_reference.generate(
+            input_ids=batch.input_ids,
+            attention_mask=batch.attention_mask,
+            pad_token_id=tiny_model.tokenizer.pad_token_id,
+            **config.hf_generate_kwargs(),
+        )
+        assert out[0, batch.input_ids.shape[1] :].tolist() == mine
+    sampled = GenerationConfig.billy(temperature=0.7).hf_generate_kwargs()
+    assert (sampled["do_sample"], sampled["top_p"], sampled["temperature"]) == (True, 0.8, 0.7)
+    assert "min_new_tokens" not in sampled and "temperature" not in config.hf_generate_kwargs()
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("backend", ["residual", "bridge"])
 def test_unsteered_greedy_is_token_identical_to_plain_hf_smollm2(smollm2, smollm2_reference, backend):

@@ -94,6 +94,23 @@ class GenerationConfig:
         base.update(overrides)
         return cls(**base)
 
+    def hf_generate_kwargs(self) -> dict:
+        """The same decoding as keyword arguments of HF ``model.generate`` (for side-by-side
+        comparisons; ``stop_at_eos=False`` becomes ``min_new_tokens``). Seeds are not carried over:
+        HF draws from the global generator."""
+        kwargs: dict = dict(
+            max_new_tokens=self.max_new_tokens,
+            do_sample=self.do_sample,
+            repetition_penalty=self.repetition_penalty,
+            no_repeat_ngram_size=self.no_repeat_ngram_size,
+            use_cache=self.use_cache,
+        )
+        if self.do_sample:
+            kwargs.update(temperature=self.temperature, top_p=self.top_p, top_k=self.top_k)
+        if not self.stop_at_eos:
+            kwargs["min_new_tokens"] = self.max_new_tokens
+        return kwargs
+
     def processors(self) -> LogitsProcessorList:
         procs = LogitsProcessorList()
         if self.repetition_penalty != 1.0:
