@@ -92,7 +92,7 @@ def test_relative_alphas_and_bad_layers(tiny_model_dir, tiny_vectors, tmp_path):
     agg = _run(_argv(tiny_model_dir, tiny_vectors, tmp_path / "rel", "--relative"))
     steered = agg[agg["alpha"] != 0]
     assert set(steered["relative_alpha"].round(6)) == {4.0, 16.0}
-    with pytest.raises(ValueError, match="paper layer 9 does not exist"):
+    with pytest.raises(ValueError, match="--layers: paper layer 9 is out of range"):
         _run(
             _argv(tiny_model_dir, tiny_vectors, tmp_path / "bad")[:4]
             + ["--layers", "9", "--out", str(tmp_path / "bad")]

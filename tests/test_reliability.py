@@ -126,7 +126,9 @@ def test_a_layer_the_model_lacks_is_named_and_nothing_is_recorded(tiny_model_dir
     from billy_interp.jobs.projection import ProjectionConfig, run_projection
 
     sweep, bench = job_main(SweepConfig, run_layer_sweep), job_main(BenchmarkConfig, run_benchmark)
-    with pytest.raises(ValueError, match=r"^--layers: paper layer 9 does not exist \(this model has 1..2\)"):
+    with pytest.raises(
+        ValueError, match=r"^--layers: paper layer 9 is out of range: for a 2-block model it must be 1..2"
+    ):
         sweep(_sweep_argv(tiny_model_dir, tiny_vectors, tmp_path / "sweep", layers=9))
     argv = ["--model", str(tiny_model_dir), "--vectors-dir", str(tiny_vectors), "--methods", "billy", "--task", "aut"]
     with pytest.raises(ValueError, match=r"^--paper-layer: paper layer 9 is out of range: for a 2-block model"):

@@ -96,11 +96,10 @@ class SweepConfig(ExecutorOptions):
             return list(layers.paper_layers) if layers is not None else []
         chosen = parse_ints(self.layers, "--layers", minimum=1)
         if layers is not None:
-            for layer in chosen:
-                if layer > layers.n_layers:
-                    raise UsageError(
-                        f"--layers: paper layer {layer} does not exist (this model has 1..{layers.n_layers})"
-                    )
+            try:
+                layers.resolve(layer=chosen, option="--layers")  # the one place layer indices are checked
+            except ValueError as error:
+                raise UsageError(str(error)) from None
         return chosen
 
     def alpha_list(self) -> list[float]:
