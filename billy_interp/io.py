@@ -22,7 +22,7 @@ import os
 import shlex
 import tempfile
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -229,6 +229,7 @@ def claim_run_dir(
     may_change: Iterable[str] = (),
     force: bool = False,
     record: bool = True,
+    added: Mapping[str, Any] | None = None,
 ) -> Iterator[Path]:
     """Own a run directory for the duration of a job.
 
@@ -239,16 +240,20 @@ def claim_run_dir(
     * **A record**: ``config.json``, ``command.txt`` and the settings file, written once the
       directory is ours (``record=False``: the job calls :func:`record_run` itself, after checks of
       its own, so that a refused run records nothing).
+
+    ``added``: settings the job gained after runs were made, each with the value that reproduces
+    what those runs did; a record without one reads as that value (only where it is true: a
+    default that changed behaviour must stay out, so old runs are refused rather than mixed).
     """
     out = check_writable_dir(out)
     settings = _settings(config, {"out", "force", *may_change})
     if (out / RUN_FILE).exists():
         before = read_json(out / RUN_FILE)
-        if before.get("module") != module or before.get("settings") != settings:
+        old = {**(added or {}), **before.get("settings", {})}
+        if before.get("module") != module or old != settings:
             if before.get("module") != module:
                 reason = f"it holds a {before.get('module')} run"
             else:
-                old = before.get("settings", {})
                 changed = sorted(k for k in {*old, *settings} if old.get(k) != settings.get(k))
                 reason = "other settings: " + ", ".join(f"{k} {old.get(k)!r} -> {settings.get(k)!r}" for k in changed)
             if not force:

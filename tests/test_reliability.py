@@ -307,3 +307,32 @@ def test_judge_timeout_and_retries_reach_the_client(monkeypatch):
     assert seen == {"timeout": 2.5, "retries": 0}
     with pytest.raises(ValueError, match="--judge-timeout must be > 0"):
         BenchmarkConfig(judge_timeout=0.0)
+
+
+def test_a_run_recorded_before_an_option_existed_resumes_only_at_the_old_behaviour(tmp_path):
+    """``added``: a setting missing from an older run's record reads as the value that reproduces
+    that run; anything else is still refused as other settings."""
+    import json
+
+    from billy_interp.io import RUN_FILE
+    from billy_interp.jobs.stability import StabilityConfig
+
+    config = StabilityConfig(out=str(tmp_path))
+    with claim_run_dir(tmp_path, config, "billy_interp.stability", added={"preset": ""}):
+        pass
+    record = json.loads((tmp_path / RUN_FILE).read_text())
+    del record["settings"]["preset"]  # as a run made before --preset existed recorded it
+    (tmp_path / RUN_FILE).write_text(json.dumps(record))
+    with (
+        pytest.raises(RunSettingsError, match=r"preset None -> ''"),  # without ``added``: refused
+        claim_run_dir(tmp_path, config, "billy_interp.stability"),
+    ):
+        pass
+    paper = StabilityConfig(out=str(tmp_path), preset="paper")
+    with (
+        pytest.raises(RunSettingsError, match=r"preset '' -> 'paper'"),
+        claim_run_dir(tmp_path, paper, "billy_interp.stability", added={"preset": ""}),
+    ):
+        pass
+    with claim_run_dir(tmp_path, config, "billy_interp.stability", added={"preset": ""}):
+        pass

@@ -140,6 +140,7 @@ def run_stability(config: StabilityConfig, model: SteerableModel | None = None) 
             "billy_interp.stability",
             may_change=("personas", "seeds", "report_layers", "threshold", "batch_size", "device", *EXECUTOR_OPTIONS),
             force=config.force,
+            added={"preset": ""},  # runs made before --preset existed used the shipped settings
         ) as out,
         open_executor(config, partial(load_config_model, config), model) as executor,
     ):
