@@ -18,7 +18,6 @@ catch a tensor left on the wrong device. ``--speed`` times steered generation ag
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import statistics
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from billy_interp.architectures.checks import check_model
+from billy_interp.architectures.checks import check_family
 from billy_interp.architectures.families import FAMILIES, tiny_tokenizer
 from billy_interp.core.embedded import embedded_model_dir
 from billy_interp.core.generation import GenerationConfig, generate
@@ -47,17 +46,7 @@ def _environment(device: str) -> dict:
 
 def conformance(device: str) -> list[dict]:
     tokenizer = tiny_tokenizer()
-    rows = []
-    for fam in FAMILIES:
-        hf = fam.build(tokenizer, 0).to(device)
-        reference = copy.deepcopy(hf)
-        try:
-            model = SteerableModel.from_hf(hf, tokenizer, f"tiny-{fam.name}")
-        except Exception as error:  # a family that cannot wrap is a row, not a crash
-            rows.append({"family": fam.name, "backend": "-", "check": "wrap", "status": "fail", "detail": str(error)})
-            continue
-        rows += [r.__dict__ for r in check_model(model, reference, fam.name)]
-    return rows
+    return [r.__dict__ for fam in FAMILIES for r in check_family(fam, tokenizer, device=device)]
 
 
 def analyses(device: str) -> list[dict]:

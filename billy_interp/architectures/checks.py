@@ -294,10 +294,10 @@ def check_model(
     return results
 
 
-def check_family(fam: Family, tokenizer: Any | None = None, seed: int = 0) -> list[CheckResult]:
-    """Every check of :data:`CHECKS` on both runners for one family's tiny model."""
+def check_family(fam: Family, tokenizer: Any | None = None, seed: int = 0, device: str = "cpu") -> list[CheckResult]:
+    """Every check of :data:`CHECKS` on both runners for one family's tiny model, on ``device``."""
     tokenizer = tokenizer if tokenizer is not None else tiny_tokenizer()
-    hf = fam.build(tokenizer, seed)
+    hf = fam.build(tokenizer, seed).to(device)
     reference = copy.deepcopy(hf)  # the bridge mutates ``hf``; this twin stays plain HF
     try:
         model = SteerableModel.from_hf(hf, tokenizer, f"tiny-{fam.name}")
