@@ -181,3 +181,30 @@ def test_two_extractions_compare_by_auc_and_cosine(tiny_model_dir, tmp_path):
     assert same["min_cosine"].iloc[0] == pytest.approx(1.0)
     with pytest.raises(FileNotFoundError, match="--compare-dir .*no persona is in both"):
         compare_extractions(a, tmp_path, paper_layer=2, model=tiny_model)
+
+
+def test_only_rows_a_vector_or_its_auc_reads_are_pooled_unless_all_are_asked(tiny_model, tmp_path, monkeypatch):
+    import billy_interp.vectors.extract as extract_module
+    from billy_interp.vectors.contrast import filter_contrast
+
+    def drop_first_sample(table, persona, **kw):
+        table = filter_contrast(table, persona, enabled=False)
+        dropped = (table["split"] == "extract") & (table["sample"] == 0)
+        table.loc[dropped, "kept"] = False
+        return table
+
+    first = _extract(tiny_model, tmp_path, n_samples=2)
+    monkeypatch.setattr(extract_module, "filter_contrast", drop_first_sample)
+    pooled_rows = []
+    real_pool = extract_module.pool_table
+    monkeypatch.setattr(extract_module, "pool_table", lambda m, t, **kw: pooled_rows.append(len(t)) or real_pool(m, t, **kw))
+    config, persona = _config(n_samples=2), load_persona("futurist")
+    used = extract_module.extract_from_table(tiny_model, persona, config, 0, first.table)
+    every = extract_module.extract_from_table(tiny_model, persona, config, 0, first.table, pool_rows="all")
+    unused = ((used.table["split"] == "extract") & ~used.table["kept"]).to_numpy()
+    assert unused.sum() > 0 and pooled_rows == [len(used.table) - unused.sum(), len(used.table)]
+    assert torch.isnan(used.pooled[torch.tensor(unused)]).all() and not torch.isnan(every.pooled).any()
+    torch.testing.assert_close(used.pooled[torch.tensor(~unused)], every.pooled[torch.tensor(~unused)])
+    for pooling in used.vectors:
+        torch.testing.assert_close(used.vectors[pooling].stacked(), every.vectors[pooling].stacked())
+    pd.testing.assert_frame_equal(used.auc, every.auc)

@@ -120,7 +120,8 @@ def _pair(model: SteerableModel, config: StabilityCurveConfig, persona: Persona,
         / model_slug(model.name)
         / f"{persona.name}-topical-seed{seed}-n{settings.n_samples}-t{settings.max_new_tokens}"
     )
-    result = extract_persona(model, persona, settings, seed, run_dir)
+    # every row pooled: each k re-filters its own subset, which can keep rows the full run dropped
+    result = extract_persona(model, persona, settings, seed, run_dir, pool_rows="all")
     rows = []
     for k, pooling in product(config.sizes(), POOLINGS):
         vector, auc, per_side = subset_vector(model, persona, result, k, config.filter, pooling)

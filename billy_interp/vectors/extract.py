@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
+import torch
 
 from billy_interp.core.embedded import cache_root
 from billy_interp.core.model import SteerableModel
@@ -42,6 +43,9 @@ from billy_interp.vectors.formats import save_vector
 from billy_interp.vectors.library import model_slug
 from billy_interp.vectors.personas import Persona, load_persona
 from billy_interp.vectors.vector import PersonaVector
+
+PoolRows = Literal["used", "all"]
+POOL_ROWS: tuple[str, ...] = ("used", "all")
 
 __all__ = [
     "ExtractionSettings",
@@ -169,24 +173,45 @@ class PersonaExtraction:
     vectors: dict  # pooling -> PersonaVector
     table: pd.DataFrame
     auc: pd.DataFrame
-    pooled: Any = None  # response-mean residuals of every table row, [row, layer, d_model]
+    # response-mean residuals by table row, [row, layer, d_model]; NaN for rows not pooled (see
+    # ``pool_rows`` of extract_from_table)
+    pooled: Any = None
     pooled_by: Any = None  # every pooling's residuals: {pooling: [row, layer, d_model]}
 
 
 def extract_persona(
-    model: SteerableModel, persona: Persona, config: ExtractionSettings, seed: int, run_dir: str | Path
+    model: SteerableModel,
+    persona: Persona,
+    config: ExtractionSettings,
+    seed: int,
+    run_dir: str | Path,
+    *,
+    pool_rows: PoolRows = "used",
 ) -> PersonaExtraction:
     """Generate (or resume, from ``run_dir``) D+/D- for one persona and seed, filter, pool; its
     vectors (one per pooling) and tables."""
     table = generate_contrast(model, persona, config.plan(seed), run_dir)
-    return extract_from_table(model, persona, config, seed, table)
+    return extract_from_table(model, persona, config, seed, table, pool_rows=pool_rows)
 
 
 def extract_from_table(
-    model: SteerableModel, persona: Persona, config: ExtractionSettings, seed: int, table: pd.DataFrame
+    model: SteerableModel,
+    persona: Persona,
+    config: ExtractionSettings,
+    seed: int,
+    table: pd.DataFrame,
+    *,
+    pool_rows: PoolRows = "used",
 ) -> PersonaExtraction:
     """Filter and pool a generated D+/D- table (:func:`~billy_interp.vectors.contrast.contrast_table`);
-    its vectors (one per pooling) and tables."""
+    its vectors (one per pooling) and tables.
+
+    ``pool_rows="used"`` runs the teacher-forced pass only over the rows a vector or its held-out
+    AUC reads (kept extract rows and every eval row): under the paper preset that is ~60 of ~530
+    rows, the rest being filtered out. ``"all"`` pools every row, for callers that re-filter
+    subsets of the table (the stability curve); rows not pooled are NaN in ``pooled``."""
+    if pool_rows not in POOL_ROWS:
+        raise ValueError(f"pool_rows {pool_rows!r}: use {' or '.join(POOL_ROWS)}")
     kinds = config.kinds()
     judge = None
     if config.judge_model:
@@ -211,8 +236,8 @@ def extract_from_table(
                 f"{persona.name}: the filter kept no {label} extract rows (reasons: {reasons}); "
                 "generate longer responses (--max-new-tokens), more samples, or pass --no-filter"
             )
-    pooled = pool_table(model, table, system_in_context=config.system_in_context, batch_size=config.batch_size)
     held_out = table["split"] == "eval"
+    pooled = _pool_rows(model, table, config, train | held_out if pool_rows == "used" else None)
     pair_keys = list(zip(table["question_id"], table["pair"], table["sample"]))
     meta = {
         "persona": persona.name,
@@ -249,6 +274,19 @@ def extract_from_table(
         auc_table.insert(0, "persona", persona.name)
         auc_table.insert(1, "seed", seed)
     return PersonaExtraction(persona.name, seed, vectors, table, auc_table, pooled["response_mean"], pooled)
+
+
+def _pool_rows(model: SteerableModel, table: pd.DataFrame, config: ExtractionSettings, rows) -> dict:
+    if rows is None:
+        return pool_table(model, table, system_in_context=config.system_in_context, batch_size=config.batch_size)
+    index = torch.tensor(list(table.index[rows]))
+    some = pool_table(model, table[rows], system_in_context=config.system_in_context, batch_size=config.batch_size)
+    out = {}
+    for pooling, acts in some.items():
+        full = torch.full((len(table), *acts.shape[1:]), float("nan"), dtype=acts.dtype)
+        full[index] = acts
+        out[pooling] = full
+    return out
 
 
 def extract_vector(
