@@ -197,7 +197,9 @@ def test_only_rows_a_vector_or_its_auc_reads_are_pooled_unless_all_are_asked(tin
     monkeypatch.setattr(extract_module, "filter_contrast", drop_first_sample)
     pooled_rows = []
     real_pool = extract_module.pool_table
-    monkeypatch.setattr(extract_module, "pool_table", lambda m, t, **kw: pooled_rows.append(len(t)) or real_pool(m, t, **kw))
+    monkeypatch.setattr(
+        extract_module, "pool_table", lambda m, t, **kw: pooled_rows.append(len(t)) or real_pool(m, t, **kw)
+    )
     config, persona = _config(n_samples=2), load_persona("futurist")
     used = extract_module.extract_from_table(tiny_model, persona, config, 0, first.table)
     every = extract_module.extract_from_table(tiny_model, persona, config, 0, first.table, pool_rows="all")
