@@ -45,7 +45,7 @@ def _command(module, argv, capsys):
         ("benchmark", ["--task", "poetry"], "error: --task: unknown 'poetry'"),
         ("merge", ["--recipe", "a:1,a:-1", "--method", "weighted"], "every weight of the recipe is 0"),
         ("stability", ["--personas", "futurst"], "did you mean 'futurist'?"),
-        ("stability", ["--seeds", "1,1"], "at least two distinct seeds"),
+        ("stability", ["--seeds", "1,1"], "error: --seeds '1,1': seed 1 is given twice"),
         ("extract", ["--persona", "pirate"], "error: --persona: unknown persona 'pirate'"),
         ("interaction", ["--alphas", "0,2"], "give nonzero alphas"),
         ("projection", ["--parts", "futurist"], "give at least two distinct personas"),

@@ -71,8 +71,8 @@ def test_summary_flags_stable_and_unstable_personas():
 
 
 def test_bad_inputs_are_named():
-    with pytest.raises(ValueError, match="at least two distinct seeds"):
-        StabilityConfig(seeds="1,1")
+    with pytest.raises(ValueError, match="seed 1 is given twice"):
+        StabilityConfig(seeds="1,2,1")
     with pytest.raises(ValueError, match="--personas: unknown 'pirate'"):
         StabilityConfig(personas="pirate")
     with pytest.raises(ValueError, match="did you mean 'futurist'"):
@@ -112,6 +112,18 @@ def test_stability_cli_on_the_tiny_model_resumes_without_redoing_pairs(tiny_mode
     before = part.stat().st_mtime_ns
     main(argv)
     assert part.stat().st_mtime_ns == before  # finished pairs are not redone
+
+
+def test_one_seed_reports_the_within_seed_measures_and_leaves_the_seed_cosine_empty(tiny_model_dir, tmp_path):
+    argv = ["--personas", "futurist", "--seeds", "3", "--model", str(tiny_model_dir), "--n-samples", "1"]
+    argv += ["--max-new-tokens", "3", "--no-filter", "--n-boot", "20", "--n-splits", "3", "--report-layers", "1,2"]
+    summary = main([*argv, "--run-dir", str(tmp_path / "gen"), "--out", str(tmp_path / "stab")])
+    table = pd.read_csv(tmp_path / "stab" / "stability.csv")
+    assert set(table["measure"]) == {"split_half_cosine", "spearman_brown", "bootstrap_cosine", "heldout_auc"}
+    assert (table["seed"] == 3).all()
+    assert summary["seed_cosine"].isna().all() and summary["samples_x_for_threshold"].isna().all()
+    assert summary["stable"].isna().all() and summary["bootstrap_cosine"].between(-1, 1).all()
+    assert (tmp_path / "stab" / "figures" / "stability.html").exists()
 
 
 def test_the_paper_preset_re_extracts_with_extracts_settings_and_reuses_its_answers():

@@ -189,7 +189,10 @@ def summarize_stability(table: pd.DataFrame, report_blocks: Sequence[int], thres
             at = sub[sub["block"] == block]
             if at.empty:
                 continue
-            cos = at[at["measure"] == "seed_cosine"].iloc[0]
+            seed_rows = at[at["measure"] == "seed_cosine"]
+            # one seed has no seed cosine: its columns are NaN and "stable" is left undecided
+            cos = seed_rows.iloc[0] if len(seed_rows) else pd.Series(dtype=float)
+            value = float(cos.get("value", float("nan")))
 
             def mean_of(measure: str, at: pd.DataFrame = at) -> float:
                 return float(at.loc[at["measure"] == measure, "value"].mean())
@@ -199,16 +202,16 @@ def summarize_stability(table: pd.DataFrame, report_blocks: Sequence[int], thres
                     "persona": persona,
                     "paper_layer": block_to_paper_layer(block),
                     "block": block,
-                    "seed_cosine": cos["value"],
-                    "ci_low": cos["ci_low"],
-                    "ci_high": cos["ci_high"],
-                    "min_pair_cosine": cos["min_cosine"],
+                    "seed_cosine": value,
+                    "ci_low": cos.get("ci_low", float("nan")),
+                    "ci_high": cos.get("ci_high", float("nan")),
+                    "min_pair_cosine": cos.get("min_cosine", float("nan")),
                     "spearman_brown": mean_of("spearman_brown"),
                     "bootstrap_cosine": mean_of("bootstrap_cosine"),
                     "heldout_auc": mean_of("heldout_auc"),
                     "trait_gap": float(sub["trait_gap"].mean()),
-                    "stable": bool(cos["value"] >= threshold),
-                    "samples_x_for_threshold": sample_multiplier(float(cos["value"]), threshold),
+                    "stable": bool(value >= threshold) if len(seed_rows) else None,
+                    "samples_x_for_threshold": sample_multiplier(value, threshold) if len(seed_rows) else float("nan"),
                 }
             )
     return pd.DataFrame(rows)

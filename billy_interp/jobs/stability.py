@@ -3,6 +3,7 @@
     python -m billy_interp.stability                                  # every catalog persona, seeds 0,1,2
     python -m billy_interp.stability --personas futurist,environmentalist --seeds 0,1,2,3
     python -m billy_interp.stability --preset paper --personas futurist --seeds 0,1 --out runs/stability_paper
+    python -m billy_interp.stability --preset paper --seeds 0 --out runs/stability_paper  # within-seed only
 
 Each (persona, seed) is a fresh extraction with the shipped settings, or ``--preset``'s (new D+/D-
 samples; the generations are cached in ``--run-dir``, shared with ``python -m billy_interp.extract``,
@@ -51,7 +52,13 @@ class StabilityConfig(ExecutorOptions):
     """Re-extract persona vectors with several seeds and measure how much they agree."""
 
     personas: str = field(default="all", metadata={"help": "catalog names, comma-separated, or 'all'"})
-    seeds: str = field(default="0,1,2", metadata={"help": "extraction seeds (at least two)"})
+    seeds: str = field(
+        default="0,1,2",
+        metadata={
+            "help": "extraction seeds; one seed gives the within-seed measures only (split-half, bootstrap, "
+            "held-out AUC): the seed cosine needs two or more"
+        },
+    )
     report_layers: str = field(default="2,20", metadata={"help": "paper layers for summary.csv"})
     threshold: float = field(default=0.9, metadata={"help": "seed cosine a stable vector reaches"})
     n_boot: int = field(default=200, metadata={"help": "bootstrap draws"})
@@ -90,10 +97,11 @@ class StabilityConfig(ExecutorOptions):
         return parse_names(self.personas, "--personas", list_personas())
 
     def seed_list(self) -> list[int]:
-        seeds = sorted(set(parse_ints(self.seeds, "--seeds", minimum=0)))
-        if len(seeds) < 2:
-            raise UsageError(f"--seeds {self.seeds!r}: stability needs at least two distinct seeds")
-        return seeds
+        seeds = parse_ints(self.seeds, "--seeds", minimum=0)
+        repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+        if repeated:
+            raise UsageError(f"--seeds {self.seeds!r}: seed {repeated[0]} is given twice (give distinct seeds)")
+        return sorted(seeds)
 
     def report_blocks(self) -> list[int]:
         return [paper_layer_to_block(layer) for layer in parse_ints(self.report_layers, "--report-layers", minimum=1)]
@@ -158,12 +166,14 @@ def _measure(executor: Executor, model: SteerableModel | None, config: Stability
             _run_pair(executor, model_name, config, persona, seed, parts)
             print(f"{persona} seed {seed}: done")
         per_seed = pd.concat([pd.read_csv(parts / f"{persona}.seed{s}.csv") for s in seeds], ignore_index=True)
-        vectors = {s: load_vector(parts / f"{persona}.seed{s}.safetensors", model) for s in seeds}
-        cos = seed_cosines(vectors, n_boot=config.n_boot, seed=0)
-        cos = cos.rename(columns={"mean_cosine": "value"}).assign(
-            persona=persona, measure="seed_cosine", seed=-1, trait_gap=per_seed["trait_gap"].mean()
-        )
-        frames += [per_seed, cos.drop(columns=["paper_layer", "n_pairs"])]
+        frames.append(per_seed)
+        if len(seeds) > 1:  # one seed: within-seed measures only, and the summary says so with NaN
+            vectors = {s: load_vector(parts / f"{persona}.seed{s}.safetensors", model) for s in seeds}
+            cos = seed_cosines(vectors, n_boot=config.n_boot, seed=0)
+            cos = cos.rename(columns={"mean_cosine": "value"}).assign(
+                persona=persona, measure="seed_cosine", seed=-1, trait_gap=per_seed["trait_gap"].mean()
+            )
+            frames.append(cos.drop(columns=["paper_layer", "n_pairs"]))
         # Tables and figure after every persona, so a long run stopped part-way still reports.
         summary, written = _write_outputs(pd.concat(frames, ignore_index=True), config, out)
     print(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
