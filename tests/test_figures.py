@@ -175,6 +175,30 @@ def test_a_missing_png_renderer_is_reported_in_one_line(tmp_path, monkeypatch, c
     figures.save_figure(fig, tmp_path / "cos")
     printed = capsys.readouterr().out
     assert printed.count("\n") == 1 and printed.startswith("PNG skipped for cos (HTML written): no PNG renderer")
+    assert "kaleido found no Chromium; `make png-setup` installs it" in printed
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        (
+            "\nImage export requires the Kaleido package, v1.0.0 or greater,\nwhich can be installed using pip:\n\n"
+            '    $ pip install --upgrade "kaleido>=1"\n',  # plotly 6's own words
+            "kaleido is not installed; `make png-setup` installs it and Chromium",
+        ),
+        ("x" * 30 + " " + "y" * 200, "x" * 30 + " ..."),
+        ("The figure is odd. More detail follows", "The figure is odd"),
+    ],
+)
+def test_the_png_reason_is_short_and_names_the_fix(tmp_path, monkeypatch, capsys, message, reason):
+    fig = figures.plot_cosine_matrix(_cosines(), 0)
+
+    def no_renderer(*args, **kwargs):
+        raise ValueError(message)
+
+    monkeypatch.setattr(type(fig), "to_image", no_renderer)
+    figures.save_figure(fig, tmp_path / "cos")
+    assert capsys.readouterr().out == f"PNG skipped for cos (HTML written): no PNG renderer here ({reason})\n"
 
 
 def test_sweep_heatmaps_have_colour_bars_a_log_perplexity_scale_and_the_recommended_cell():

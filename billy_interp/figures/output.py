@@ -43,6 +43,18 @@ def save_figure(fig: go.Figure, path: str | Path, made_by: str = "", plotlyjs: b
         # A PNG left by an earlier build would no longer show what the new HTML shows.
         stale = " (removed the stale one)" if png.exists() else ""
         png.unlink(missing_ok=True)
-        why = " ".join(str(error).split())[:100] or type(error).__name__  # one line, however long the error
-        print(f"PNG skipped for {path.name} (HTML written){stale}: no PNG renderer here ({why})")
+        print(f"PNG skipped for {path.name} (HTML written){stale}: no PNG renderer here ({_renderer_problem(error)})")
     return written
+
+
+def _renderer_problem(error: Exception) -> str:
+    """The PNG failure in a few words with its fix, on one line, however long plotly's message."""
+    text = " ".join(str(error).split())
+    lower = text.lower()
+    if "kaleido" in lower and ("requires the kaleido" in lower or "pip install" in lower or "be installed" in lower):
+        if "chrome" not in lower and "chromium" not in lower:
+            return "kaleido is not installed; `make png-setup` installs it and Chromium"
+    if "chrome" in lower or "chromium" in lower:
+        return "kaleido found no Chromium; `make png-setup` installs it"
+    first = text.split(". ")[0] or type(error).__name__
+    return first if len(first) <= 100 else first[:100].rsplit(" ", 1)[0] + " ..."
