@@ -51,10 +51,9 @@ def _renderer_problem(error: Exception) -> str:
     """The PNG failure in a few words with its fix, on one line, however long plotly's message."""
     text = " ".join(str(error).split())
     lower = text.lower()
-    if "kaleido" in lower and ("requires the kaleido" in lower or "pip install" in lower or "be installed" in lower):
-        if "chrome" not in lower and "chromium" not in lower:
-            return "kaleido is not installed; `make png-setup` installs it and Chromium"
     if "chrome" in lower or "chromium" in lower:
         return "kaleido found no Chromium; `make png-setup` installs it"
+    if "kaleido" in lower and ("requires the kaleido" in lower or "pip install" in lower or "be installed" in lower):
+        return "kaleido is not installed; `make png-setup` installs it and Chromium"
     first = text.split(". ")[0] or type(error).__name__
     return first if len(first) <= 100 else first[:100].rsplit(" ", 1)[0] + " ..."
