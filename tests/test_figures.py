@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import pytest
 
 from billy_interp import figures
-from billy_interp.figures.build import FiguresConfig, build, case_study, efficiency_table, table1
+from billy_interp.figures.build import FiguresConfig, build, case_study, efficiency_table, run_figures, table1
 
 
 def _summary():
@@ -311,6 +311,18 @@ def test_a_rebuild_without_some_runs_keeps_their_figures_in_the_index(tmp_path):
     (figs / "fig2_ablation.html").unlink()
     build(FiguresConfig(benchmark_dir=str(bench), ablation_dir=absent, **dirs))
     assert "fig2_ablation" not in set(pd.read_csv(figs / "index.csv")["name"])
+
+
+def test_the_command_says_how_many_runs_it_did_not_find(tmp_path, capsys):
+    absent = str(tmp_path / "absent")
+    names = [f.name for f in fields(FiguresConfig) if f.name.endswith("_dir")]
+    run_figures(FiguresConfig(out=str(tmp_path / "figs"), **{name: absent for name in names}))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("0 figures and tables in ")
+    missing = [line for line in (tmp_path / "figs" / "README.md").read_text().splitlines() if "run missing" in line]
+    assert len(missing) >= 8 and lines[1] == (
+        f"{len(missing)} runs not found, first {absent}/summary.csv (all listed in the index; --strict fails on them)"
+    )
 
 
 def test_build_includes_the_stability_curve_from_its_run(tmp_path):

@@ -316,6 +316,7 @@ def build(config: FiguresConfig) -> pd.DataFrame:
             + ("\n" + note if note else "")
         ),
     )
+    built.attrs["missing"] = missing  # what run_figures reports
     return built
 
 
@@ -340,4 +341,7 @@ def run_figures(config: FiguresConfig) -> pd.DataFrame:
     """The figures job: :func:`build`, then say where the index went."""
     frame = build(config)
     print(f"{len(frame)} figures and tables in {config.out}/ (index: {Path(config.out) / 'README.md'})")
+    missing = frame.attrs.get("missing", [])
+    if missing:  # a mistyped --X-dir must not pass for "nothing to build"
+        print(f"{len(missing)} runs not found, first {missing[0]} (all listed in the index; --strict fails on them)")
     return frame
