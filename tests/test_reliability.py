@@ -124,6 +124,7 @@ def test_a_layer_the_model_lacks_is_named_and_nothing_is_recorded(tiny_model_dir
     from billy_interp.jobs.interaction import InteractionConfig, run_interaction
     from billy_interp.jobs.layer_sweep import SweepConfig, run_layer_sweep
     from billy_interp.jobs.projection import ProjectionConfig, run_projection
+    from billy_interp.jobs.stability import StabilityConfig, run_stability
 
     sweep, bench = job_main(SweepConfig, run_layer_sweep), job_main(BenchmarkConfig, run_benchmark)
     with pytest.raises(
@@ -139,6 +140,10 @@ def test_a_layer_the_model_lacks_is_named_and_nothing_is_recorded(tiny_model_dir
     ):
         with pytest.raises(ValueError, match=r"^--paper-layer: paper layer 9 is out of range"):
             job([*argv[:4], "--paper-layer", "9", "--out", str(tmp_path / name)])
+    stability = job_main(StabilityConfig, run_stability)
+    with pytest.raises(ValueError, match=r"^--report-layers: paper layer 9 is out of range: for a 2-block model"):
+        stability(["--model", str(tiny_model_dir), "--report-layers", "2,9", "--out", str(tmp_path / "stability")])
+    assert not (tmp_path / "stability").exists()  # checked from the model's configuration, before the run is claimed
     for out in ("sweep", "bench", "projection", "interaction"):
         assert not [p.name for p in (tmp_path / out).iterdir() if not p.name.startswith(".")]
     sweep(_sweep_argv(tiny_model_dir, tiny_vectors, tmp_path / "sweep", layers=2, max_new_tokens=2))  # corrected: runs

@@ -33,6 +33,7 @@ import pandas as pd
 
 from billy_interp.analysis.stability import per_seed_measures, seed_cosines, summarize_stability
 from billy_interp.core.layers import add_paper_layer, paper_layer_to_block
+from billy_interp.core.loading import model_shape
 from billy_interp.core.model import SteerableModel
 from billy_interp.figures import plot_stability, save_figure
 from billy_interp.io import claim_run_dir, write_csv
@@ -141,6 +142,10 @@ def run_stability(config: StabilityConfig, model: SteerableModel | None = None) 
     run on Ray workers (each loads ``config.model``); this process writes every file."""
     if model is not None and config.executor != "local":
         raise ValueError("a model object stays in this process: with --executor ray the workers load --model")
+    # The model's depth from its configuration (no weights), so a layer it lacks fails before hours
+    # of generation instead of leaving the summary silently without that layer.
+    layers = model.layers if model is not None else model_shape(config.model).layers
+    layers.resolve(layer=parse_ints(config.report_layers, "--report-layers", minimum=1), option="--report-layers")
     with (
         claim_run_dir(
             config.out,
