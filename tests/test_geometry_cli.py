@@ -33,7 +33,11 @@ def test_geometry_cli_writes_tables_and_figures(tiny_model_dir, tiny_vectors, tm
 
 
 def test_geometry_cli_names_bad_layers_and_empty_dirs(tiny_vectors, tmp_path):
-    with pytest.raises(ValueError, match="out of range 1..2"):
+    with pytest.raises(
+        ValueError, match="^--layers: paper layer 20 is out of range: for a 2-block model it must be 1..2"
+    ):
         main(["--vectors-dir", str(tiny_vectors), "--layers", "1,20", "--no-residual-norms", "--out", str(tmp_path)])
+    with pytest.raises(ValueError, match="^--pca-layer: paper layer 3 is out of range"):
+        main(["--vectors-dir", str(tiny_vectors), "--layers", "1", "--pca-layer", "3", "--out", str(tmp_path)])
     with pytest.raises(ValueError, match="no persona vectors"):
         main(["--vectors-dir", str(tmp_path), "--out", str(tmp_path / "o")])

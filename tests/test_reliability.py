@@ -125,6 +125,7 @@ def test_a_layer_the_model_lacks_is_named_and_nothing_is_recorded(tiny_model_dir
     from billy_interp.jobs.layer_sweep import SweepConfig, run_layer_sweep
     from billy_interp.jobs.projection import ProjectionConfig, run_projection
     from billy_interp.jobs.stability import StabilityConfig, run_stability
+    from billy_interp.jobs.stability_curve import StabilityCurveConfig, run_stability_curve
 
     sweep, bench = job_main(SweepConfig, run_layer_sweep), job_main(BenchmarkConfig, run_benchmark)
     with pytest.raises(
@@ -144,6 +145,10 @@ def test_a_layer_the_model_lacks_is_named_and_nothing_is_recorded(tiny_model_dir
     with pytest.raises(ValueError, match=r"^--report-layers: paper layer 9 is out of range: for a 2-block model"):
         stability(["--model", str(tiny_model_dir), "--report-layers", "2,9", "--out", str(tmp_path / "stability")])
     assert not (tmp_path / "stability").exists()  # checked from the model's configuration, before the run is claimed
+    curve = job_main(StabilityCurveConfig, run_stability_curve)
+    with pytest.raises(ValueError, match=r"^--report-layers: paper layer 9 is out of range: for a 2-block model"):
+        curve(["--model", str(tiny_model_dir), "--report-layers", "9", "--out", str(tmp_path / "curve")])
+    assert not (tmp_path / "curve").exists()
     for out in ("sweep", "bench", "projection", "interaction"):
         assert not [p.name for p in (tmp_path / out).iterdir() if not p.name.startswith(".")]
     sweep(_sweep_argv(tiny_model_dir, tiny_vectors, tmp_path / "sweep", layers=2, max_new_tokens=2))  # corrected: runs

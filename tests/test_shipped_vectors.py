@@ -73,6 +73,11 @@ def test_vector_report_on_shipped_vectors(tmp_path):
     assert "AUC per block" in text and "environmentalist" in text
     assert set(summary["pooling"]) == {"response_mean", "prompt_mean", "last_prompt"}
     assert summary["best_auc"].between(0, 1).all()
+    with pytest.raises(
+        ValueError, match=r"^--paper-layer: paper layer 40 is not among these vectors' layers \(1..30\)"
+    ):
+        run_vector_report(ReportConfig(paper_layer=40, out=str(tmp_path / "w.md")))
+    assert not (tmp_path / "w.md").exists()
 
 
 def test_shipped_stable_variant_loads_by_source_and_keeps_its_provenance():

@@ -19,7 +19,6 @@ import pandas as pd
 
 from billy_interp import paper
 from billy_interp.analysis.geometry import cosine_matrices, layer_norms, merge_part_cosines, pca_map
-from billy_interp.core.layers import paper_layer_to_block
 from billy_interp.figures import (
     plot_cosine_slider,
     plot_cosine_small_multiples,
@@ -61,13 +60,9 @@ def run_geometry(config: GeometryConfig) -> pd.DataFrame:
         raise UsageError(
             f"--recipe: personas {missing} have no vector in {config.vectors_dir or 'the shipped vectors'}"
         )
-    n_layers = next(iter(vectors.values())).layers.n_layers
-    layers = parse_ints(config.layers, "--layers", minimum=1)
-    for layer in [*layers, config.pca_layer]:
-        if not 1 <= layer <= n_layers:
-            raise UsageError(f"paper layer {layer} is out of range 1..{n_layers} for these vectors")
-    blocks = [paper_layer_to_block(layer) for layer in layers]
-    pca_block = paper_layer_to_block(config.pca_layer)
+    convention = next(iter(vectors.values())).layers
+    blocks = convention.resolve(layer=parse_ints(config.layers, "--layers", minimum=1), option="--layers")
+    pca_block = convention.resolve(layer=config.pca_layer, option="--pca-layer")[0]
     with claim_run_dir(config.out, config, "billy_interp.geometry", may_change=("device",), force=config.force) as out:
         cosines = cosine_matrices(vectors)
         norms = layer_norms(vectors)

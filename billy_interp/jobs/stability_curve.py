@@ -26,8 +26,8 @@ import pandas as pd
 from billy_interp import paper
 from billy_interp.analysis.stability import seed_cosines
 from billy_interp.core.activations import POOLINGS, Pooling
-from billy_interp.core.layers import add_paper_layer, paper_layer_to_block
-from billy_interp.core.loading import load_model
+from billy_interp.core.layers import add_paper_layer
+from billy_interp.core.loading import load_model, model_shape
 from billy_interp.core.model import SteerableModel
 from billy_interp.figures import plot_stability_curve, save_figure
 from billy_interp.io import claim_run_dir, write_csv
@@ -163,7 +163,11 @@ def run_stability_curve(config: StabilityCurveConfig, model: SteerableModel | No
     """Every persona x seed (resumable), then the curve table and figure after each persona."""
     personas = [load_persona(n) for n in parse_names(config.personas, "--personas", list_personas())]
     seeds = sorted(set(parse_ints(config.seeds, "--seeds", minimum=0)))
-    report = [paper_layer_to_block(x) for x in parse_ints(config.report_layers, "--report-layers", minimum=1)]
+    # the model's depth from its configuration (no weights): a layer it lacks fails before any generation
+    layers = model.layers if model is not None else model_shape(config.model).layers
+    report = layers.resolve(
+        layer=parse_ints(config.report_layers, "--report-layers", minimum=1), option="--report-layers"
+    )
     may_change = ("personas", "seeds", "report_layers", "threshold", "n_boot", "batch_size", "device")
     with claim_run_dir(
         config.out, config, "billy_interp.stability_curve", may_change=may_change, force=config.force

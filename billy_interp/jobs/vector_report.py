@@ -49,6 +49,9 @@ def summarize(vectors_dir: str | Path | None, paper_layer: int = 20) -> tuple[pd
     if not frames:
         raise FileNotFoundError(f"no *.auc.csv in {vectors_dir}; run python -m billy_interp.extract first")
     long = pd.concat(frames, ignore_index=True)
+    if paper_layer not in set(long["paper_layer"]):
+        low, high = int(long["paper_layer"].min()), int(long["paper_layer"].max())
+        raise ValueError(f"--paper-layer: paper layer {paper_layer} is not among these vectors' layers ({low}..{high})")
     rows = []
     for (persona, pooling), group in long.groupby(["persona", "pooling"], sort=True):
         best = group.loc[group["auc"].idxmax()]
