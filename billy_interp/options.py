@@ -25,8 +25,9 @@ def _items(text: str, option: str) -> list[str]:
     return items
 
 
-def parse_ints(text: str, option: str, *, minimum: int | None = None) -> list[int]:
-    """``"10,20"`` -> ``[10, 20]``; anything else names ``option`` and the bad item."""
+def parse_ints(text: str, option: str, *, minimum: int | None = None, distinct: bool = False) -> list[int]:
+    """``"10,20"`` -> ``[10, 20]``; anything else names ``option`` and the bad item. ``distinct``:
+    a repeated value is an error (two runs of seed 0 are not two seeds), not silently merged."""
     values = []
     for item in _items(text, option):
         try:
@@ -35,6 +36,8 @@ def parse_ints(text: str, option: str, *, minimum: int | None = None) -> list[in
             raise UsageError(f"{option}: {item!r} is not an integer") from None
         if minimum is not None and value < minimum:
             raise UsageError(f"{option}: {value} is below the minimum {minimum}")
+        if distinct and value in values:
+            raise UsageError(f"{option}: {value} is given twice; give distinct values")
         values.append(value)
     return values
 

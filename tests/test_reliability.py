@@ -45,7 +45,14 @@ def _command(module, argv, capsys):
         ("benchmark", ["--task", "poetry"], "error: --task: unknown 'poetry'"),
         ("merge", ["--recipe", "a:1,a:-1", "--method", "weighted"], "every weight of the recipe is 0"),
         ("stability", ["--personas", "futurst"], "did you mean 'futurist'?"),
-        ("stability", ["--seeds", "1,1"], "error: --seeds '1,1': seed 1 is given twice"),
+        ("stability", ["--seeds", "1,1"], "error: --seeds: 1 is given twice; give distinct values"),
+        ("stability", ["--threshold", "1.5"], "error: --threshold must lie strictly between 0 and 1"),
+        ("stability", ["--n-boot", "0"], "error: --n-boot must be >= 1, got 0"),
+        ("stability_curve", ["--seeds", "0,0,1"], "error: --seeds: 0 is given twice; give distinct values"),
+        ("stability_curve", ["--threshold", "0"], "error: --threshold must lie strictly between 0 and 1"),
+        ("extract", ["--persona", "futurist", "--seeds", "0,0"], "error: --seeds: 0 is given twice"),
+        ("demo", ["--alpha", "nan"], "error: --alpha must be a finite number, got nan"),
+        ("demo", ["--max-new-tokens", "0"], "error: --max-new-tokens must be >= 1, got 0"),
         ("extract", ["--persona", "pirate"], "error: --persona: unknown persona 'pirate'"),
         ("interaction", ["--alphas", "0,2"], "give nonzero alphas"),
         ("projection", ["--parts", "futurist"], "give at least two distinct personas"),
@@ -75,7 +82,7 @@ def _command(module, argv, capsys):
     ],
 )
 def test_bad_options_are_one_line_errors_before_any_model_loads(module, argv, message, capsys):
-    status, errors, err = _command(module, [*argv, *NO_MODEL] if module != "merge" else argv, capsys)
+    status, errors, err = _command(module, argv if module in ("merge", "demo") else [*argv, *NO_MODEL], capsys)
     assert status == 2 and len(errors) == 1 and message in errors[0], err
     assert "Traceback" not in err and "no/such-model" not in err
 

@@ -71,7 +71,7 @@ def test_summary_flags_stable_and_unstable_personas():
 
 
 def test_bad_inputs_are_named():
-    with pytest.raises(ValueError, match="seed 1 is given twice"):
+    with pytest.raises(ValueError, match="--seeds: 1 is given twice"):
         StabilityConfig(seeds="1,2,1")
     with pytest.raises(ValueError, match="--personas: unknown 'pirate'"):
         StabilityConfig(personas="pirate")

@@ -90,7 +90,7 @@ class ExtractConfig(ExtractionSettings, ExecutorOptions):
             raise PersonaError(f"--persona: {error}") from None
 
     def seed_list(self) -> list[int]:
-        return parse_ints(self.seeds, "--seeds", minimum=0) if self.seeds else [self.seed]
+        return parse_ints(self.seeds, "--seeds", minimum=0, distinct=True) if self.seeds else [self.seed]
 
     def provenance(self, persona: str, seed: int) -> dict[str, Any]:
         return {**self.decisive(), "model": self.model, "persona": persona, "seed": seed}

@@ -85,6 +85,7 @@ class StabilityConfig(ExecutorOptions):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.persona_names(), self.seed_list(), self.report_blocks(), self.settings()
+        check_measure_options(self.threshold, self.n_boot, self.n_splits)
 
     def settings(self) -> ExtractionSettings:
         """The extraction each seed runs: the shipped settings, or ``--preset``'s."""
@@ -98,14 +99,19 @@ class StabilityConfig(ExecutorOptions):
         return parse_names(self.personas, "--personas", list_personas())
 
     def seed_list(self) -> list[int]:
-        seeds = parse_ints(self.seeds, "--seeds", minimum=0)
-        repeated = sorted({s for s in seeds if seeds.count(s) > 1})
-        if repeated:
-            raise UsageError(f"--seeds {self.seeds!r}: seed {repeated[0]} is given twice (give distinct seeds)")
-        return sorted(seeds)
+        return sorted(parse_ints(self.seeds, "--seeds", minimum=0, distinct=True))
 
     def report_blocks(self) -> list[int]:
         return [paper_layer_to_block(layer) for layer in parse_ints(self.report_layers, "--report-layers", minimum=1)]
+
+
+def check_measure_options(threshold: float, n_boot: int, n_splits: int | None = None) -> None:
+    """The stability measures' options, checked before hours of extraction rather than at the end."""
+    if not 0 < threshold < 1:
+        raise UsageError(f"--threshold must lie strictly between 0 and 1 (a cosine to reach), got {threshold}")
+    for option, value in (("--n-boot", n_boot), ("--n-splits", n_splits)):
+        if value is not None and value < 1:
+            raise UsageError(f"{option} must be >= 1, got {value}")
 
 
 def _run_pair(

@@ -31,6 +31,7 @@ from billy_interp.core.loading import load_model, model_shape
 from billy_interp.core.model import SteerableModel
 from billy_interp.figures import plot_stability_curve, save_figure
 from billy_interp.io import claim_run_dir, write_csv
+from billy_interp.jobs.stability import check_measure_options
 from billy_interp.options import UsageError, parse_ints, parse_names
 from billy_interp.vectors.contrast import filter_contrast
 from billy_interp.vectors.extract import ExtractionSettings, PersonaExtraction, extract_persona, save_extraction
@@ -64,8 +65,9 @@ class StabilityCurveConfig:
 
     def __post_init__(self) -> None:
         parse_names(self.personas, "--personas", list_personas())
-        if len(set(parse_ints(self.seeds, "--seeds", minimum=0))) < 2:
+        if len(parse_ints(self.seeds, "--seeds", minimum=0, distinct=True)) < 2:
             raise UsageError(f"--seeds {self.seeds!r}: stability needs at least two distinct seeds")
+        check_measure_options(self.threshold, self.n_boot)
         parse_ints(self.sample_sizes, "--sample-sizes", minimum=1)
         parse_ints(self.report_layers, "--report-layers", minimum=1)
 
