@@ -53,6 +53,9 @@ def _command(module, argv, capsys):
         ("extract", ["--persona", "futurist", "--seeds", "0,0"], "error: --seeds: 0 is given twice"),
         ("demo", ["--alpha", "nan"], "error: --alpha must be a finite number, got nan"),
         ("demo", ["--max-new-tokens", "0"], "error: --max-new-tokens must be >= 1, got 0"),
+        ("conformance", ["--families", "llam"], "error: --families: unknown 'llam'; did you mean 'llama'?"),
+        ("interaction", ["--recipe", "futurist"], "give at least two distinct personas to measure an interaction"),
+        ("geometry", ["--vectors-dir", "/nonexistent"], "error: --vectors-dir: /nonexistent is not a directory"),
         ("extract", ["--persona", "pirate"], "error: --persona: unknown persona 'pirate'"),
         ("interaction", ["--alphas", "0,2"], "give nonzero alphas"),
         ("projection", ["--parts", "futurist"], "give at least two distinct personas"),
@@ -82,7 +85,9 @@ def _command(module, argv, capsys):
     ],
 )
 def test_bad_options_are_one_line_errors_before_any_model_loads(module, argv, message, capsys):
-    status, errors, err = _command(module, argv if module in ("merge", "demo") else [*argv, *NO_MODEL], capsys)
+    status, errors, err = _command(
+        module, argv if module in ("merge", "demo", "conformance") else [*argv, *NO_MODEL], capsys
+    )
     assert status == 2 and len(errors) == 1 and message in errors[0], err
     assert "Traceback" not in err and "no/such-model" not in err
 
@@ -108,6 +113,11 @@ def test_an_unwritable_out_is_named_before_any_work(tmp_path, capsys):
     assert status == 2 and errors and f"--out: cannot write to {blocker / 'sub'}" in errors[0], err
     status, errors, err = _command("extract", ["--persona", "futurist", "--out", str(blocker), *NO_MODEL], capsys)
     assert status == 2 and errors and "cannot write" in errors[0], err
+    for module in ("stability", "stability_curve"):  # their answers' cache, before the run is claimed
+        argv = ["--run-dir", str(blocker / "gen"), "--out", str(tmp_path / module), *NO_MODEL]
+        status, errors, err = _command(module, argv, capsys)
+        assert status == 2 and errors and f"--run-dir: cannot write to {blocker / 'gen'}" in errors[0], err
+        assert not (tmp_path / module).exists()
 
 
 def _sweep_argv(model_dir, vectors, out, *flags, **options):

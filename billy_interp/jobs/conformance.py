@@ -18,6 +18,7 @@ import pandas as pd
 from billy_interp.architectures.checks import BACKENDS, CHECKS, conformance_matrix
 from billy_interp.architectures.families import FAMILIES, family
 from billy_interp.io import command_line, write_csv, write_text
+from billy_interp.options import parse_names
 
 __all__ = ["ConformanceConfig", "render_support_table", "run_conformance"]
 
@@ -89,8 +90,10 @@ def render_support_table(frame: pd.DataFrame, command: str = "python -m billy_in
 
 
 def run_conformance(config: ConformanceConfig) -> pd.DataFrame:
-    names = [f.name for f in FAMILIES] if config.families == "all" else [n.strip() for n in config.families.split(",")]
-    chosen = [family(n) for n in names]  # an unknown name is a one-line error before any model is built
+    known = [f.name for f in FAMILIES]
+    # an unknown name is a one-line error naming the option (and the closest name) before any model is built
+    names = known if config.families == "all" else parse_names(config.families, "--families", known)
+    chosen = [family(n) for n in names]
     frame = conformance_matrix(chosen, seed=config.seed)
     # The page names the command that regenerates it; where the CSV went is not part of that.
     command = command_line("billy_interp.conformance", replace(config, csv=""))

@@ -29,7 +29,7 @@ from billy_interp.figures import (
 )
 from billy_interp.io import claim_run_dir, write_csv
 from billy_interp.options import VECTORS_DIR_HELP, UsageError, parse_ints
-from billy_interp.vectors.library import load_vectors
+from billy_interp.vectors.library import load_vectors, resolve_source
 from billy_interp.vectors.merging import parse_recipe
 
 __all__ = ["GeometryConfig", "run_geometry"]
@@ -53,7 +53,7 @@ class GeometryConfig:
 
 def run_geometry(config: GeometryConfig) -> pd.DataFrame:
     """The geometry job: tables and figures of every vector in ``vectors_dir``; returns the cosines."""
-    vectors = load_vectors(None, source=config.vectors_dir or None)
+    vectors = load_vectors(None, source=resolve_source(config.vectors_dir or None, option="--vectors-dir"))
     recipe = parse_recipe(config.recipe)
     missing = [n for n in recipe.weights if n not in vectors]
     if missing:

@@ -61,6 +61,8 @@ class InteractionConfig:
         recipe = parse_recipe(self.recipe)
         if recipe.method not in ("mean", "weighted", "sum"):
             raise UsageError(f"--recipe: method {recipe.method!r} is not a linear combination of the parts")
+        if len(recipe.weights) < 2:  # one part is its own linear prediction: the residual is 0 by construction
+            raise UsageError(f"--recipe {self.recipe!r}: give at least two distinct personas to measure an interaction")
         self.alpha_list(), self.position_list()
         check_vectors_available(recipe.weights, self.vectors_dir, self.model, "--recipe")
 

@@ -36,7 +36,7 @@ from billy_interp.core.layers import add_paper_layer, paper_layer_to_block
 from billy_interp.core.loading import model_shape
 from billy_interp.core.model import SteerableModel
 from billy_interp.figures import plot_stability, save_figure
-from billy_interp.io import claim_run_dir, write_csv
+from billy_interp.io import check_writable_dir, claim_run_dir, write_csv
 from billy_interp.jobs.executors import EXECUTOR_OPTIONS, Executor, ExecutorOptions, load_config_model, open_executor
 from billy_interp.jobs.extract import extract_with, model_label
 from billy_interp.options import UsageError, parse_ints, parse_names
@@ -148,6 +148,7 @@ def run_stability(config: StabilityConfig, model: SteerableModel | None = None) 
     run on Ray workers (each loads ``config.model``); this process writes every file."""
     if model is not None and config.executor != "local":
         raise ValueError("a model object stays in this process: with --executor ray the workers load --model")
+    check_writable_dir(config.run_dir, "--run-dir")  # the answers' cache: a bad one fails now, not after the claim
     # The model's depth from its configuration (no weights), so a layer it lacks fails before hours
     # of generation instead of leaving the summary silently without that layer.
     layers = model.layers if model is not None else model_shape(config.model).layers

@@ -30,7 +30,7 @@ from billy_interp.core.layers import add_paper_layer
 from billy_interp.core.loading import load_model, model_shape
 from billy_interp.core.model import SteerableModel
 from billy_interp.figures import plot_stability_curve, save_figure
-from billy_interp.io import claim_run_dir, write_csv
+from billy_interp.io import check_writable_dir, claim_run_dir, write_csv
 from billy_interp.jobs.stability import check_measure_options
 from billy_interp.options import UsageError, parse_ints, parse_names
 from billy_interp.vectors.contrast import filter_contrast
@@ -165,6 +165,7 @@ def run_stability_curve(config: StabilityCurveConfig, model: SteerableModel | No
     """Every persona x seed (resumable), then the curve table and figure after each persona."""
     personas = [load_persona(n) for n in parse_names(config.personas, "--personas", list_personas())]
     seeds = sorted(set(parse_ints(config.seeds, "--seeds", minimum=0)))
+    check_writable_dir(config.run_dir, "--run-dir")  # the answers' cache: a bad one fails now, not after the claim
     # the model's depth from its configuration (no weights): a layer it lacks fails before any generation
     layers = model.layers if model is not None else model_shape(config.model).layers
     report = layers.resolve(
