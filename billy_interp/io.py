@@ -68,6 +68,21 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
+def check_own_file(path: str | Path, stamp: str, option: str = "--out") -> Path:
+    """Refuse to replace a file this command did not write. An existing ``path`` must hold
+    ``stamp`` (the command line the command writes into its own output, or a CSV header it
+    writes) in its first 4 KB; anything else is a one-line error naming ``option``."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{option}: {path} is a directory; give a file path")
+    if path.exists():
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            head = handle.read(4096)
+        if stamp not in head:
+            raise FileExistsError(f"{option}: {path} exists and this command did not write it; choose another path")
+    return path
+
+
 def write_text(text: str, path: str | Path) -> Path:
     """Write UTF-8 text, atomically."""
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

@@ -81,6 +81,12 @@ def test_unknown_family_is_a_one_line_error_before_any_model(tmp_path):
     with pytest.raises(ValueError, match="^--families: unknown 'mamba'"):
         run_conformance(ConformanceConfig(out=str(tmp_path / "support.md"), families="llama,mamba"))
     assert not (tmp_path / "support.md").exists()
+    for option, name in (("out", "support.md"), ("csv", "checks.csv")):
+        (tmp_path / name).write_text("someone else's\n")
+        kwargs = {"out": str(tmp_path / "s.md"), option: str(tmp_path / name)}
+        with pytest.raises(FileExistsError, match=f"^--{option}: .* exists and this command did not write it"):
+            run_conformance(ConformanceConfig(families="llama", **kwargs))
+        assert (tmp_path / name).read_text() == "someone else's\n"
 
 
 def test_a_family_the_bridge_cannot_wrap_runs_on_the_residual_runner(monkeypatch):

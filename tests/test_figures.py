@@ -349,3 +349,25 @@ def test_build_includes_the_stability_curve_from_its_run(tmp_path):
     others = [f.name for f in fields(FiguresConfig) if f.name.endswith("_dir") and f.name != "stability_curve_dir"]
     index = build(FiguresConfig(**dict.fromkeys(others, absent), stability_curve_dir=str(run), out=str(tmp_path / "f")))
     assert list(index["name"]) == ["stability_curve"] and (tmp_path / "f" / "stability_curve.html").is_file()
+
+
+def test_the_figures_never_write_into_a_folder_of_someone_elses_files(tmp_path):
+    absent = str(tmp_path / "absent")
+    dirs = {f.name: absent for f in fields(FiguresConfig) if f.name.endswith("_dir")}
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "notes.csv").write_text("mine\n")
+    with pytest.raises(FileExistsError, match="^--out: .* holds files and no figures index"):
+        build(FiguresConfig(out=str(theirs), **dirs))
+    (theirs / "README.md").write_text("# my project\n")
+    with pytest.raises(FileExistsError, match="README.md exists and this command did not write it"):
+        build(FiguresConfig(out=str(theirs), **dirs))
+    assert sorted(p.name for p in theirs.iterdir()) == ["README.md", "notes.csv"]
+    assert (theirs / "README.md").read_text() == "# my project\n"
+    # A build of ours, even one killed after its first file, is rebuilt in place.
+    ours = tmp_path / "ours"
+    build(FiguresConfig(out=str(ours), **dirs))
+    (ours / "table1.csv").write_text("left by a killed build\n")
+    build(FiguresConfig(out=str(ours), **dirs))
+    with pytest.raises(NotADirectoryError, match="^--out: .* is a file"):
+        build(FiguresConfig(out=str(theirs / "notes.csv"), **dirs))

@@ -78,6 +78,11 @@ def test_vector_report_on_shipped_vectors(tmp_path):
     ):
         run_vector_report(ReportConfig(paper_layer=40, out=str(tmp_path / "w.md")))
     assert not (tmp_path / "w.md").exists()
+    (tmp_path / "w.md").write_text("my notes\n")
+    with pytest.raises(FileExistsError, match="^--out: .*w.md exists and this command did not write it"):
+        run_vector_report(ReportConfig(out=str(tmp_path / "w.md")))
+    assert (tmp_path / "w.md").read_text() == "my notes\n"
+    run_vector_report(ReportConfig(out=str(tmp_path / "v.md")))  # its own earlier report is replaced
 
 
 def test_shipped_stable_variant_loads_by_source_and_keeps_its_provenance():

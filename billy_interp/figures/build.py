@@ -44,10 +44,11 @@ from billy_interp.figures.output import save_figure
 from billy_interp.figures.projection import plot_position_profile, plot_projection_panels
 from billy_interp.figures.stability import plot_stability, plot_stability_curve
 from billy_interp.figures.sweep import plot_sweep_heatmaps
-from billy_interp.io import atomic_write, write_csv
+from billy_interp.io import atomic_write, check_own_file, write_csv
 
 __all__ = ["FiguresConfig", "table1", "efficiency_table", "frontier_table", "case_study", "build", "run_figures"]
 
+README_STAMP = "Rebuilt by `python -m billy_interp.figures`"  # how a rebuild knows the folder is its own
 INDEX_FILE = "index.csv"  # what README.md shows, kept for the next rebuild
 INDEX_COLUMNS = ["name", "what", "files", "source"]
 
@@ -155,7 +156,12 @@ def build(config: FiguresConfig) -> pd.DataFrame:
     was built. ``README.md`` and ``index.csv`` also keep earlier entries whose run is not here but
     whose files still are."""
     out = Path(config.out)
+    _check_own_folder(out)
     out.mkdir(parents=True, exist_ok=True)
+    if not (out / "README.md").exists():  # claims the folder first, so a build killed part-way can be rerun here
+        atomic_write(
+            out / "README.md", lambda tmp: tmp.write_text(f"# Figures and tables\n\n{README_STAMP}: in progress.\n")
+        )
     index: list[dict] = []
     missing: list[str] = []
 
@@ -311,13 +317,23 @@ def build(config: FiguresConfig) -> pd.DataFrame:
     atomic_write(
         out / "README.md",
         lambda tmp: tmp.write_text(
-            "# Figures and tables\n\nRebuilt by `python -m billy_interp.figures` from the runs named below.\n\n"
+            f"# Figures and tables\n\n{README_STAMP} from the runs named below.\n\n"
             + (_markdown(frame) if not frame.empty else "(nothing built)\n")
             + ("\n" + note if note else "")
         ),
     )
     built.attrs["missing"] = missing  # what run_figures reports
     return built
+
+
+def _check_own_folder(out: Path) -> None:
+    """``--out`` is new, empty or an earlier build (its README is ours): never a folder of someone's files."""
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out: {out} is a file; give a folder for the figures")
+    if out.is_dir() and any(out.iterdir()):
+        check_own_file(out / "README.md", README_STAMP)
+        if not (out / "README.md").exists():
+            raise FileExistsError(f"--out: {out} holds files and no figures index (README.md); choose another folder")
 
 
 def _kept_from_earlier_build(earlier: pd.DataFrame, out: Path, rebuilt: set[str]) -> pd.DataFrame:

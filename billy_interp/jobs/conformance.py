@@ -11,13 +11,13 @@ when the committed one is stale.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import pandas as pd
 
-from billy_interp.architectures.checks import BACKENDS, CHECKS, conformance_matrix
+from billy_interp.architectures.checks import BACKENDS, CHECKS, CheckResult, conformance_matrix
 from billy_interp.architectures.families import FAMILIES, family
-from billy_interp.io import command_line, write_csv, write_text
+from billy_interp.io import check_own_file, command_line, write_csv, write_text
 from billy_interp.options import parse_names
 
 __all__ = ["ConformanceConfig", "render_support_table", "run_conformance"]
@@ -94,6 +94,9 @@ def run_conformance(config: ConformanceConfig) -> pd.DataFrame:
     # an unknown name is a one-line error naming the option (and the closest name) before any model is built
     names = known if config.families == "all" else parse_names(config.families, "--families", known)
     chosen = [family(n) for n in names]
+    check_own_file(config.out, "python -m billy_interp.conformance")
+    if config.csv:
+        check_own_file(config.csv, ",".join(f.name for f in fields(CheckResult)), "--csv")  # its header
     frame = conformance_matrix(chosen, seed=config.seed)
     # The page names the command that regenerates it; where the CSV went is not part of that.
     command = command_line("billy_interp.conformance", replace(config, csv=""))

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from billy_interp.core.layers import block_of, hook_name
-from billy_interp.io import command_line, write_text
+from billy_interp.io import check_own_file, command_line, write_text
 from billy_interp.options import VECTORS_DIR_HELP
 from billy_interp.vectors.library import resolve_source
 
@@ -183,6 +183,7 @@ def _trait_gaps(directory: Path) -> pd.DataFrame:
 
 def run_vector_report(config: ReportConfig) -> pd.DataFrame:
     """Write the Markdown report; return the per-persona summary."""
+    check_own_file(config.out, "python -m billy_interp.vector_report")
     summary, long = summarize(config.vectors_dir, config.paper_layer)
     main_rows = summary[summary["pooling"] == "response_mean"].sort_values("best_auc", ascending=False)
     passing = main_rows[main_rows["best_auc"] >= config.threshold]["persona"].tolist()
