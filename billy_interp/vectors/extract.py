@@ -276,7 +276,7 @@ def extract_from_table(
     return PersonaExtraction(persona.name, seed, vectors, table, auc_table, pooled["response_mean"], pooled)
 
 
-def _pool_rows(model: SteerableModel, table: pd.DataFrame, config: ExtractionSettings, rows) -> dict:
+def _pool_rows(model: SteerableModel, table: pd.DataFrame, config: ExtractionSettings, rows: pd.Series | None) -> dict:
     if rows is None:
         return pool_table(model, table, system_in_context=config.system_in_context, batch_size=config.batch_size)
     index = torch.tensor(list(table.index[rows]))
