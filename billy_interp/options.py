@@ -42,6 +42,13 @@ def parse_ints(text: str, option: str, *, minimum: int | None = None, distinct: 
     return values
 
 
+def require_at_least_one(config: object, names: tuple[str, ...]) -> None:
+    """Each named integer field of ``config`` is >= 1, else one line naming its option."""
+    for name in names:
+        if getattr(config, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(config, name)}")
+
+
 def parse_floats(text: str, option: str) -> list[float]:
     """``"0,4,8"`` -> ``[0.0, 4.0, 8.0]``; non-numbers and NaN/Inf name ``option``."""
     values = []

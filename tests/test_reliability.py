@@ -114,7 +114,7 @@ def test_an_unwritable_out_is_named_before_any_work(tmp_path, capsys):
     status, errors, err = _command("extract", ["--persona", "futurist", "--out", str(blocker), *NO_MODEL], capsys)
     assert status == 2 and errors and "cannot write" in errors[0], err
     for module in ("stability", "stability_curve"):  # their answers' cache, before the run is claimed
-        argv = ["--run-dir", str(blocker / "gen"), "--out", str(tmp_path / module), *NO_MODEL]
+        argv = ["--run-dir", str(blocker / "gen"), "--out", str(tmp_path / module)]  # embedded: its shape, no weights
         status, errors, err = _command(module, argv, capsys)
         assert status == 2 and errors and f"--run-dir: cannot write to {blocker / 'gen'}" in errors[0], err
         assert not (tmp_path / module).exists()

@@ -21,7 +21,7 @@ from billy_interp.core.generation import GenerationConfig, generate
 from billy_interp.core.loading import load_model
 from billy_interp.core.model import SteerableModel
 from billy_interp.io import claim_run_dir, write_csv
-from billy_interp.options import VECTORS_DIR_HELP, UsageError
+from billy_interp.options import VECTORS_DIR_HELP, UsageError, require_at_least_one
 from billy_interp.vectors.library import load_vectors
 from billy_interp.vectors.merging import merge, parse_recipe
 
@@ -53,9 +53,7 @@ class DemoConfig:
         parse_recipe(self.recipe)
         if not math.isfinite(self.alpha):
             raise UsageError(f"--alpha must be a finite number, got {self.alpha}")
-        for option, value in (("--paper-layer", self.paper_layer), ("--max-new-tokens", self.max_new_tokens)):
-            if value < 1:
-                raise UsageError(f"{option} must be >= 1, got {value}")
+        require_at_least_one(self, ("paper_layer", "max_new_tokens"))
 
 
 def run_demo(config: DemoConfig, model: SteerableModel | None = None) -> pd.DataFrame:

@@ -48,7 +48,14 @@ from billy_interp.figures.output import save_figure
 from billy_interp.io import JsonlLog, claim_run_dir, read_jsonl_log, record_run, write_csv
 from billy_interp.jobs.benchmark import check_method_settings
 from billy_interp.jobs.executors import EXECUTOR_OPTIONS, ExecutorOptions, load_config_model, open_executor
-from billy_interp.options import VECTORS_DIR_HELP, UsageError, parse_floats, parse_ints, parse_names
+from billy_interp.options import (
+    VECTORS_DIR_HELP,
+    UsageError,
+    parse_floats,
+    parse_ints,
+    parse_names,
+    require_at_least_one,
+)
 from billy_interp.vectors.library import check_vectors_available, load_vectors
 from billy_interp.vectors.merging import MergeRecipe, merge, parse_recipe
 
@@ -100,9 +107,7 @@ class FrontierConfig(ExecutorOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("n", "max_new_tokens", "batch_size"):
-            if getattr(self, name) < 1:
-                raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        require_at_least_one(self, ("n", "max_new_tokens", "batch_size"))
         if self.protocol not in PROTOCOL_NAMES:
             raise UsageError(f"--protocol {self.protocol!r}: use one of {', '.join(PROTOCOL_NAMES)}")
         check_vectors_available(parse_recipe(self.recipe).weights, self.vectors_dir, self.model, "--recipe")

@@ -32,7 +32,7 @@ from billy_interp.core.model import SteerableModel, TokenBatch
 from billy_interp.figures import plot_sweep_heatmaps, save_figure
 from billy_interp.io import JsonlLog, claim_run_dir, record_run, write_csv, write_json
 from billy_interp.jobs.executors import EXECUTOR_OPTIONS, ExecutorOptions, load_config_model, open_executor
-from billy_interp.options import VECTORS_DIR_HELP, UsageError, parse_floats, parse_ints
+from billy_interp.options import VECTORS_DIR_HELP, UsageError, parse_floats, parse_ints, require_at_least_one
 from billy_interp.vectors.library import check_vectors_available, load_vectors
 from billy_interp.vectors.merging import merge, parse_recipe
 from billy_interp.vectors.personas import Persona, load_persona
@@ -86,9 +86,7 @@ class SweepConfig(ExecutorOptions):
             raise UsageError(f"--alphas {self.alphas!r}: include 0, the unsteered baseline every cell is compared with")
         if self.objective not in OBJECTIVES:
             raise UsageError(f"--objective {self.objective!r}: use one of {', '.join(OBJECTIVES)}")
-        for name in ("n_prompts", "max_new_tokens", "batch_size", "cells_per_chunk"):
-            if getattr(self, name) < 1:
-                raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        require_at_least_one(self, ("n_prompts", "max_new_tokens", "batch_size", "cells_per_chunk"))
 
     def paper_layers(self, layers: LayerConvention | None = None) -> list[int]:
         """The swept paper layers (all of ``layers`` for 'all'), range-checked when ``layers`` is given."""

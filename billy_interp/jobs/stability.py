@@ -39,7 +39,7 @@ from billy_interp.figures import plot_stability, save_figure
 from billy_interp.io import check_writable_dir, claim_run_dir, write_csv
 from billy_interp.jobs.executors import EXECUTOR_OPTIONS, Executor, ExecutorOptions, load_config_model, open_executor
 from billy_interp.jobs.extract import extract_with, model_label
-from billy_interp.options import UsageError, parse_ints, parse_names
+from billy_interp.options import UsageError, parse_ints, parse_names, require_at_least_one
 from billy_interp.paper import PAPER_PERSONAS
 from billy_interp.vectors.extract import EXTRACTION_PRESETS, ExtractionSettings, preset_values
 from billy_interp.vectors.formats import load_vector, save_vector
@@ -85,7 +85,8 @@ class StabilityConfig(ExecutorOptions):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.persona_names(), self.seed_list(), self.report_blocks(), self.settings()
-        check_measure_options(self.threshold, self.n_boot, self.n_splits)
+        check_threshold(self.threshold)
+        require_at_least_one(self, ("n_boot", "n_splits"))
 
     def settings(self) -> ExtractionSettings:
         """The extraction each seed runs: the shipped settings, or ``--preset``'s."""
@@ -105,13 +106,21 @@ class StabilityConfig(ExecutorOptions):
         return [paper_layer_to_block(layer) for layer in parse_ints(self.report_layers, "--report-layers", minimum=1)]
 
 
-def check_measure_options(threshold: float, n_boot: int, n_splits: int | None = None) -> None:
-    """The stability measures' options, checked before hours of extraction rather than at the end."""
+def check_threshold(threshold: float) -> None:
+    """``--threshold`` is a cosine to reach: checked before hours of extraction rather than at the end."""
     if not 0 < threshold < 1:
         raise UsageError(f"--threshold must lie strictly between 0 and 1 (a cosine to reach), got {threshold}")
-    for option, value in (("--n-boot", n_boot), ("--n-splits", n_splits)):
-        if value is not None and value < 1:
-            raise UsageError(f"{option} must be >= 1, got {value}")
+
+
+def check_before_claim(run_dir: str, report_layers: str, model_name: str, model: SteerableModel | None) -> list[int]:
+    """The report layers' blocks, once ``--report-layers`` lie inside the model (its configuration
+    only, no weights) and ``--run-dir`` (the answers' cache) is proven writable: a bad one fails now,
+    before the run is claimed, not after hours of generation. Layers first: proving the cache
+    writable creates it."""
+    layers = model.layers if model is not None else model_shape(model_name).layers
+    blocks = layers.resolve(layer=parse_ints(report_layers, "--report-layers", minimum=1), option="--report-layers")
+    check_writable_dir(run_dir, "--run-dir")
+    return blocks
 
 
 def _run_pair(
@@ -148,11 +157,7 @@ def run_stability(config: StabilityConfig, model: SteerableModel | None = None) 
     run on Ray workers (each loads ``config.model``); this process writes every file."""
     if model is not None and config.executor != "local":
         raise ValueError("a model object stays in this process: with --executor ray the workers load --model")
-    check_writable_dir(config.run_dir, "--run-dir")  # the answers' cache: a bad one fails now, not after the claim
-    # The model's depth from its configuration (no weights), so a layer it lacks fails before hours
-    # of generation instead of leaving the summary silently without that layer.
-    layers = model.layers if model is not None else model_shape(config.model).layers
-    layers.resolve(layer=parse_ints(config.report_layers, "--report-layers", minimum=1), option="--report-layers")
+    check_before_claim(config.run_dir, config.report_layers, config.model, model)
     with (
         claim_run_dir(
             config.out,

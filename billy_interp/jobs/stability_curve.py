@@ -27,12 +27,12 @@ from billy_interp import paper
 from billy_interp.analysis.stability import seed_cosines
 from billy_interp.core.activations import POOLINGS, Pooling
 from billy_interp.core.layers import add_paper_layer
-from billy_interp.core.loading import load_model, model_shape
+from billy_interp.core.loading import load_model
 from billy_interp.core.model import SteerableModel
 from billy_interp.figures import plot_stability_curve, save_figure
-from billy_interp.io import check_writable_dir, claim_run_dir, write_csv
-from billy_interp.jobs.stability import check_measure_options
-from billy_interp.options import UsageError, parse_ints, parse_names
+from billy_interp.io import claim_run_dir, write_csv
+from billy_interp.jobs.stability import check_before_claim, check_threshold
+from billy_interp.options import UsageError, parse_ints, parse_names, require_at_least_one
 from billy_interp.vectors.contrast import filter_contrast
 from billy_interp.vectors.extract import ExtractionSettings, PersonaExtraction, extract_persona, save_extraction
 from billy_interp.vectors.extraction import separation_auc, vectors_from_pooled
@@ -67,7 +67,8 @@ class StabilityCurveConfig:
         parse_names(self.personas, "--personas", list_personas())
         if len(parse_ints(self.seeds, "--seeds", minimum=0, distinct=True)) < 2:
             raise UsageError(f"--seeds {self.seeds!r}: stability needs at least two distinct seeds")
-        check_measure_options(self.threshold, self.n_boot)
+        check_threshold(self.threshold)
+        require_at_least_one(self, ("n_boot",))
         parse_ints(self.sample_sizes, "--sample-sizes", minimum=1)
         parse_ints(self.report_layers, "--report-layers", minimum=1)
 
@@ -165,12 +166,7 @@ def run_stability_curve(config: StabilityCurveConfig, model: SteerableModel | No
     """Every persona x seed (resumable), then the curve table and figure after each persona."""
     personas = [load_persona(n) for n in parse_names(config.personas, "--personas", list_personas())]
     seeds = sorted(set(parse_ints(config.seeds, "--seeds", minimum=0)))
-    check_writable_dir(config.run_dir, "--run-dir")  # the answers' cache: a bad one fails now, not after the claim
-    # the model's depth from its configuration (no weights): a layer it lacks fails before any generation
-    layers = model.layers if model is not None else model_shape(config.model).layers
-    report = layers.resolve(
-        layer=parse_ints(config.report_layers, "--report-layers", minimum=1), option="--report-layers"
-    )
+    report = check_before_claim(config.run_dir, config.report_layers, config.model, model)
     may_change = ("personas", "seeds", "report_layers", "threshold", "n_boot", "batch_size", "device")
     with claim_run_dir(
         config.out, config, "billy_interp.stability_curve", may_change=may_change, force=config.force

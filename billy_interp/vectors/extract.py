@@ -29,7 +29,7 @@ import torch
 from billy_interp.core.embedded import cache_root
 from billy_interp.core.model import SteerableModel
 from billy_interp.io import write_csv, write_json
-from billy_interp.options import UsageError, parse_names
+from billy_interp.options import UsageError, parse_names, require_at_least_one
 from billy_interp.vectors.contrast import (
     FILTER_RULES,
     KEEP_ORDERS,
@@ -88,9 +88,7 @@ class ExtractionSettings:
     batch_size: int = field(default=16, metadata={"help": "generation and activation batch size"})
 
     def __post_init__(self) -> None:
-        for name in ("n_samples", "max_new_tokens", "batch_size"):
-            if getattr(self, name) < 1:
-                raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        require_at_least_one(self, ("n_samples", "max_new_tokens", "batch_size"))
         if self.n_eval_samples < 0 or self.keep_per_side < 0:
             raise UsageError("--n-eval-samples and --keep-per-side must be >= 0")
         if self.temperature <= 0:
