@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import datetime
 import json
+import math
 import os
 import shlex
 import tempfile
@@ -43,6 +44,8 @@ __all__ = [
     "locked",
     "record_run",
     "check_writable_dir",
+    "check_method_settings",
+    "same_settings",
 ]
 
 
@@ -233,6 +236,43 @@ def record_run(out: Path, config: Any, module: str, may_change: Iterable[str] = 
     """Write the run's settings file, ``config.json`` and ``command.txt``."""
     write_json({"module": module, "settings": _settings(config, {"out", "force", *may_change})}, out / RUN_FILE)
     write_run_record(out, config, module)
+
+
+METHODS_FILE = "methods.json"  # each method's settings, checked when a run resumes
+
+
+def same_settings(a: Any, b: Any, rel_tol: float = 1e-4) -> bool:
+    """Equal as recorded, numbers up to ``rel_tol``: a setting derived from the model (a relative
+    alpha's raw value, a vector's norm) recomputed on another device differs in its last digits,
+    and a run resumed there is still the same run."""
+    if isinstance(a, float) or isinstance(b, float):
+        numbers = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (a, b))
+        return numbers and math.isclose(a, b, rel_tol=rel_tol, abs_tol=1e-12)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_settings(a[k], b[k], rel_tol) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_settings(x, y, rel_tol) for x, y in zip(a, b))
+    return a == b
+
+
+def check_method_settings(out: Path, described: dict[str, dict], answered: set[str]) -> None:
+    """Refuse to resume a method whose answers in ``out`` were made with other settings, so
+    that no table silently mixes two configurations; record the settings of every method (an
+    answered method keeps the settings its answers were made with)."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / METHODS_FILE
+    before = json.loads(path.read_text()) if path.exists() else {}
+    described = json.loads(json.dumps(described))  # compare as stored (tuples become lists)
+    for name, settings in described.items():
+        old = before.get(name)
+        if name in answered and old is not None and not same_settings(old, settings):
+            changed = sorted(k for k in {*old, *settings} if not same_settings(old.get(k), settings.get(k)))
+            raise RunSettingsError(
+                f"{out} holds {name} answers made with other settings ({', '.join(changed)} "
+                f"differ; see {path}); use another --out"
+            )
+    kept = {n: before[n] for n in described if n in answered and n in before}
+    write_json({**before, **described, **kept}, path)
 
 
 @contextlib.contextmanager

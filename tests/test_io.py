@@ -67,3 +67,33 @@ def test_io_is_torch_free():
     code = "import sys, billy_interp.io, billy_interp.options, billy_interp.paper; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_method_settings_resume_on_another_device_but_refuse_other_settings(tmp_path):
+    """A setting derived from the model (the frontier's raw alpha = relative alpha / residual
+    scale) recomputed on a GPU differs from the CPU's in its last digits: the run must resume
+    there (the H200 refused it before), keeping the settings its answers were made with; a real
+    change is still refused, naming the setting."""
+    from billy_interp.io import RunSettingsError, check_method_settings
+
+    first = {"steer a0.1": {"source": {"alpha": 2.3456789, "layer": 20}, "decoding": {"temperature": 1.0}}}
+    check_method_settings(tmp_path, first, set())
+    recomputed = {
+        "steer a0.1": {"source": {"alpha": 2.3456789 * (1 + 3e-7), "layer": 20}, "decoding": {"temperature": 1.0}}
+    }
+    check_method_settings(tmp_path, recomputed, {"steer a0.1"})
+    assert json.loads((tmp_path / "methods.json").read_text()) == first  # the answers' own settings stay
+    changed = {"steer a0.1": {"source": {"alpha": 2.3456789 * 1.01, "layer": 20}, "decoding": {"temperature": 1.0}}}
+    with pytest.raises(RunSettingsError, match=r"holds steer a0.1 answers made with other settings \(source differ"):
+        check_method_settings(tmp_path, changed, {"steer a0.1"})
+    # an integer setting is not rounded: layer 20 vs 21 is another method
+    with pytest.raises(RunSettingsError, match=r"\(source differ"):
+        check_method_settings(
+            tmp_path,
+            {"steer a0.1": {**first["steer a0.1"], "source": {"alpha": 2.3456789, "layer": 21}}},
+            {"steer a0.1"},
+        )
+    # a method not answered yet takes its new settings
+    check_method_settings(tmp_path, {"sa": {"decoding": {"temperature": 0.7}}}, {"steer a0.1"})
+    check_method_settings(tmp_path, {"sa": {"decoding": {"temperature": 0.9}}}, {"steer a0.1"})
+    assert json.loads((tmp_path / "methods.json").read_text())["sa"]["decoding"]["temperature"] == 0.9

@@ -31,7 +31,14 @@ from billy_interp.evaluation.items import items_for_tasks
 from billy_interp.evaluation.methods import METHOD_NAMES, Method, make_method
 from billy_interp.evaluation.protocol import PROTOCOL_NAMES, get_protocol
 from billy_interp.evaluation.tasks import TASKS, TaskItem, load_task, sample_items
-from billy_interp.io import JsonlLog, claim_run_dir, read_jsonl_log, record_run, write_csv, write_json
+from billy_interp.io import (
+    JsonlLog,
+    check_method_settings,
+    claim_run_dir,
+    read_jsonl_log,
+    record_run,
+    write_csv,
+)
 from billy_interp.jobs.executors import EXECUTOR_OPTIONS, ExecutorOptions, load_config_model, open_executor
 from billy_interp.options import VECTORS_DIR_HELP, UsageError, parse_names
 from billy_interp.scoring.creativity import PROXY_LABEL
@@ -51,7 +58,6 @@ ABLATION_ORDER = (
     "social_entrepreneur",
     "academic_researcher",
 )
-METHODS_FILE = "methods.json"  # each method's settings, checked when a run resumes
 
 
 @dataclass(frozen=True)
@@ -229,24 +235,6 @@ def _method(model: SteerableModel, config: BenchmarkConfig, name: str, spec: dic
     model.layers.resolve(layer=spec["paper_layer"], option="--tuned" if name == "billy_tuned" else "--paper-layer")
     steering = merge(vectors, recipe).steering(spec["alpha"], layer=spec["paper_layer"], model=model)
     return replace(make_method("billy", steering=steering, source=spec, **common), name=name)
-
-
-def check_method_settings(out: Path, described: dict[str, dict], answered: set[str]) -> None:
-    """Refuse to resume a method whose answers in ``out`` were made with other settings, so
-    that no table silently mixes two configurations; record the settings of every method."""
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / METHODS_FILE
-    before = json.loads(path.read_text()) if path.exists() else {}
-    described = json.loads(json.dumps(described))  # compare as stored (tuples become lists)
-    for name, settings in described.items():
-        old = before.get(name)
-        if name in answered and old is not None and old != settings:
-            changed = sorted(k for k in {*old, *settings} if old.get(k) != settings.get(k))
-            raise ValueError(
-                f"{out} holds {name} answers made with other settings ({', '.join(changed)} "
-                f"differ; see {path}); use another --out"
-            )
-    write_json({**before, **described}, path)
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,7 @@ from billy_interp.evaluation.protocol import PROTOCOL_NAMES, get_protocol
 from billy_interp.evaluation.tasks import TASKS, TaskItem, load_task, nested_items
 from billy_interp.figures.frontier import FRONTIER_FIGURES
 from billy_interp.figures.output import save_figure
-from billy_interp.io import JsonlLog, claim_run_dir, read_jsonl_log, record_run, write_csv
-from billy_interp.jobs.benchmark import check_method_settings
+from billy_interp.io import JsonlLog, check_method_settings, claim_run_dir, read_jsonl_log, record_run, write_csv
 from billy_interp.jobs.executors import EXECUTOR_OPTIONS, ExecutorOptions, load_config_model, open_executor
 from billy_interp.options import (
     VECTORS_DIR_HELP,
