@@ -155,7 +155,7 @@ def _argv(model_dir, vectors, out, *extra):
     ]
 
 
-def test_frontier_job_answers_scores_resumes_and_grows(tiny_model_dir, tiny_vectors, tmp_path):
+def test_frontier_job_answers_scores_resumes_and_grows(tiny_model_dir, tiny_vectors, tmp_path, monkeypatch):
     out = tmp_path / "frontier"
     _run(_argv(tiny_model_dir, tiny_vectors, out))
     # points: control, 2 steering (merged, single), SA T0.7, MRP T0.7 = 5 points x 2 items
@@ -200,3 +200,19 @@ def test_frontier_job_answers_scores_resumes_and_grows(tiny_model_dir, tiny_vect
     # another token budget is another experiment: refused, not mixed
     with pytest.raises(ValueError, match="max_new_tokens"):
         _run(_argv(tiny_model_dir, tiny_vectors, out, "--max-new-tokens", "6"))
+    # a benchmark run as --reference-dir holds every task's answers: scoring one takes seconds on
+    # a CPU, so only this run's tasks are scored (and tabulated)
+    made = json.loads((out / "answers.jsonl").read_text().splitlines()[0])
+    answer = {k: made[k] for k in ("subject", "output_tokens", "prompt", "response")} | {"method": "sa"}
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    lines = [{**answer, "task": task, "item_id": f"{task}-0"} for task in ("aut", "scientific", "similarities")]
+    (bench / "responses.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    scored = []
+    measured = job._measured
+    monkeypatch.setattr(job, "_measured", lambda m, p, records: scored.extend(records) or measured(m, p, records))
+    _run(_argv(tiny_model_dir, tiny_vectors, out, "--n", "3", "--layers", "2,1", "--reference-dir", str(bench)))
+    assert [r["task"] for r in scored] == ["aut"]
+    points = pd.read_csv(out / "points.csv")
+    tabulated = set(points.loc[points["point"] == "SA T0.7 (benchmark)", "task"])
+    assert "aut" in tabulated and tabulated <= {"aut", "all"}

@@ -308,7 +308,9 @@ def run_frontier(config: FrontierConfig, model: SteerableModel | None = None) ->
             executor.map(_answer, answer_units(items, steps, records), lambda _u, a: log.append(a), desc="answers")
             reference = []
             if config.reference_dir:
-                reference = executor.call(_reference, read_jsonl_log(Path(config.reference_dir) / "responses.jsonl"))
+                answered = read_jsonl_log(Path(config.reference_dir) / "responses.jsonl")
+                # only this run's tasks: scoring the others (minutes each on a CPU) would be thrown away
+                reference = executor.call(_reference, [r for r in answered if r["task"] in items])
         return tabulate(out, config, log.read(), reference)
 
 
