@@ -330,14 +330,14 @@ def _expand(records: list[dict], wanted: set[tuple[str, str]], curves: dict[str,
 
 
 def tabulate(out: Path, config: FrontierConfig, records: list[dict], reference: list[dict]) -> pd.DataFrame:
-    """answers.csv, points.csv, matched.csv, compute.csv and the figures from the answers."""
+    """answers.csv, points.csv, matched.csv, compute.csv and the figures from the answers
+    (``reference``: the scored reference answers of this run's tasks, as :func:`run_frontier` picks them)."""
     planned = {p.point: p.curves for p in plan_points(config, _model_temperature(records))}
     task_items = config.task_items()
     wanted = {(p, i.item_id) for p in planned for chosen in task_items.values() for i in chosen}
     answers = _expand(records, wanted, planned)
     write_csv(answers.drop(columns=["prompt"], errors="ignore"), out / "answers.csv")
     metrics = ["perplexity", *SCORE_COLUMNS[:5]]
-    reference = [r for r in reference if r["task"] in task_items]
     frame = pd.concat([answers, _expand(reference, {(r["point"], r["item_id"]) for r in reference}, {})])
     points = curve_points(frame, metrics, seed=config.seed)
     write_csv(points, out / "points.csv")
